@@ -1,0 +1,391 @@
+// Instance lifecycle opcodes (cmdlib/instance_create.py, instance_operation.py,
+// instance_remove): check everything first, then change the node, then the
+// config, so a failure leaves no half-made instance behind.
+import { randomUUID, randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { OpExecError, OpPrereqError } from '../errors.ts';
+import type { ConfigStore } from '../../src/store/config.ts';
+import type { Disk, Instance, Nic, Node } from '../../src/model.ts';
+import { filledBeParams } from '../../src/fill.ts';
+import { BES_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, forceDictType, upgradeBeParams } from '../params.ts';
+import type { LockRequest } from '../locks.ts';
+import type { Opcode } from '../opcodes.ts';
+import { define, type OpContext } from './context.ts';
+import { findInstance, findNode, requireNodeUp } from './lookup.ts';
+import { instanceSpec } from './instance-spec.ts';
+import { validateTag } from './tags.ts';
+import { STEP } from '../node-rpc.ts';
+
+const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
+
+/** Lock the instance and its nodes (Ganeti locks them at node level too). */
+function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
+  const locks: LockRequest[] = [BGL_SHARED, { level: 'instance', name: String(op.instance_name), shared: false }];
+  const inst = cfg.byName('instance', String(op.instance_name));
+  if (inst) {
+    for (const uuid of [inst.primary_node, ...inst.secondary_nodes]) {
+      const n = cfg.nodes.get(uuid);
+      if (n) locks.push({ level: 'node', name: n.name, shared: true });
+    }
+  }
+  return locks;
+}
+
+const primaryOf = (cfg: ConfigStore, inst: Instance): Node => {
+  const node = cfg.nodes.get(inst.primary_node);
+  if (!node) throw new OpPrereqError(`Instance '${inst.name}' has an unknown primary node`, 'wrong_state');
+  return node;
+};
+
+/** cmdlib.common.CheckInstanceState: admin state allowed, and not running when it must be down. */
+async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Instance['admin_state'][], msg: string): Promise<void> {
+  if (!allowed.includes(inst.admin_state)) {
+    throw new OpPrereqError(`Instance '${inst.name}' is marked to be ${inst.admin_state}, ${msg}`, 'wrong_state');
+  }
+  if (!allowed.includes('up') && (await isRunning(ctx, inst))) {
+    throw new OpPrereqError(`Instance ${inst.name} is running, ${msg}`, 'wrong_state');
+  }
+}
+
+async function isRunning(ctx: OpContext, inst: Instance): Promise<boolean> {
+  const node = primaryOf(ctx.cfg, inst);
+  const info = (await ctx.node(node.name, STEP.instanceInfo, { name: inst.name, hypervisor: inst.hypervisor })) as { state: string } | null;
+  return info !== null && info.state === 'running';
+}
+
+/** cmdlib.instance_utils.CheckNodeFreeMemory. */
+function checkFreeMemory(cfg: ConfigStore, node: Node, reason: string, needed: number): void {
+  const rt = cfg.liveRuntime(node.uuid);
+  if (!rt) throw new OpPrereqError(`Can't compute free memory on node ${node.name}, result was 'None'`, 'environment_error');
+  if (needed > rt.mfree) {
+    throw new OpPrereqError(`Not enough memory on node ${node.name} for ${reason}: needed ${needed} MiB, available ${rt.mfree} MiB`, 'insufficient_resources');
+  }
+}
+
+async function markAdminState(ctx: OpContext, inst: Instance, state: Instance['admin_state'], source: Instance['admin_state_source'] = 'admin') {
+  const cur = ctx.cfg.instances.get(inst.uuid) ?? inst;
+  if (cur.admin_state === state && cur.admin_state_source === source) return;
+  await ctx.cfg.commit([{ kind: 'instance', obj: { ...cur, admin_state: state, admin_state_source: source } }]);
+}
+
+// ---------------------------------------------------------------------------
+
+interface CreatePlan { inst: Instance; pnode: Node; start: boolean; install: boolean }
+
+function generateMac(prefix: string, used: Set<string>): string {
+  for (;;) {
+    const b = randomBytes(3);
+    const mac = `${prefix}:${[...b].map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
+    if (!used.has(mac)) return mac;
+  }
+}
+
+/** Ganeti's iallocator in its simplest honest form: the vm-capable node with most free memory. */
+function allocateNode(cfg: ConfigStore, needMem: number): Node {
+  let best: { node: Node; free: number } | undefined;
+  for (const node of cfg.nodes.values()) {
+    const rt = cfg.liveRuntime(node.uuid);
+    if (!rt || node.offline || node.drained || !node.vm_capable) continue;
+    if (!best || rt.mfree > best.free) best = { node, free: rt.mfree };
+  }
+  if (!best || best.free < needMem) {
+    throw new OpPrereqError(`Can't compute nodes using iallocator 'hail': no node has ${needMem} MiB free memory`, 'insufficient_resources');
+  }
+  return best.node;
+}
+
+async function checkNameResolves(name: string): Promise<void> {
+  try {
+    await Promise.race([
+      lookup(name),
+      new Promise((_, reject) => setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'timed out' })), 3000)),
+    ]);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).message;
+    throw new OpPrereqError(`The given name (${name}) does not resolve: ${code === 'ENOTFOUND' ? 'Name or service not known' : code}`, 'resolver_error');
+  }
+}
+
+export const OP_INSTANCE_CREATE = define<CreatePlan>({
+  locks: (op) => [BGL_SHARED, { level: 'instance', name: String(op.instance_name), shared: false }],
+  async prereq(op, ctx) {
+    const { cfg } = ctx;
+    const cluster = cfg.cluster;
+    const name = String(op.instance_name ?? '');
+    if (op.mode !== 'create') {
+      throw new OpPrereqError(`Instance creation mode '${op.mode}' is not supported by rapid yet`, 'wrong_input');
+    }
+    if (op.ip_check && !op.name_check) {
+      throw new OpPrereqError('Cannot do IP address check without a name check', 'wrong_input');
+    }
+    if (op.name_check) await checkNameResolves(name);
+    if (cfg.byName('instance', name)) throw new OpPrereqError(`Instance '${name}' is already in the cluster`, 'already_exists');
+
+    const template = (op.disk_template as string | null) ?? cluster.enabled_disk_templates[0];
+    if (!cluster.enabled_disk_templates.includes(template)) {
+      throw new OpPrereqError(`Disk template '${template}' is not enabled in cluster. Enabled disk templates are: ${cluster.enabled_disk_templates.join(',')}`, 'wrong_input');
+    }
+    const hv = (op.hypervisor as string | null) ?? cluster.enabled_hypervisors[0];
+    if (!cluster.enabled_hypervisors.includes(hv)) {
+      throw new OpPrereqError(`Selected hypervisor (${hv}) not enabled in the cluster (${cluster.enabled_hypervisors.join(',')})`, 'wrong_state');
+    }
+    if (!op.os_type && !op.no_install) throw new OpPrereqError('No guest OS or OS image specified', 'wrong_input');
+    for (const tag of op.tags as unknown[]) validateTag(tag);
+
+    const beparams = upgradeBeParams(forceDictType(op.beparams, BES_PARAMETER_TYPES));
+    const hvparams = { ...(op.hvparams as Record<string, unknown>) };
+    const be = filledBeParams(cluster, { beparams });
+    const pnode = op.pnode ? findNode(cfg, op.pnode) : allocateNode(cfg, op.start ? Number(be.minmem) : 0);
+    if (pnode.offline) throw new OpPrereqError(`Cannot use offline primary node '${pnode.name}'`, 'wrong_state');
+    if (pnode.drained) throw new OpPrereqError(`Cannot use drained primary node '${pnode.name}'`, 'wrong_state');
+    if (!pnode.vm_capable) throw new OpPrereqError(`Cannot use non-vm_capable primary node '${pnode.name}'`, 'wrong_state');
+    requireNodeUp(cfg, pnode);
+
+    const disks: Disk[] = (op.disks as unknown[]).map((raw, i) => {
+      const d = forceDictType(raw, IDISK_PARAMS_TYPES);
+      const mode = (d.mode as string | undefined) ?? 'rw';
+      if (mode !== 'rw' && mode !== 'ro') throw new OpPrereqError(`Invalid disk access mode '${mode}'`, 'wrong_input');
+      if (d.size === undefined) throw new OpPrereqError('Missing disk size', 'wrong_input');
+      const uuid = randomUUID();
+      return {
+        uuid, name: (d.name as string | undefined) ?? null, size: Number(d.size), mode, spindles: (d.spindles as number | undefined) ?? null,
+        dev_type: template, params: {},
+        logical_id: template === 'diskless' ? null : ['loop', `${name}/${uuid}.file.disk${i}`],
+      };
+    });
+    if (template === 'diskless' && disks.length) throw new OpPrereqError("Disk template 'diskless' does not allow disks", 'wrong_input');
+
+    const usedMacs = new Set([...cfg.instances.values()].flatMap((i) => i.nics.map((n) => n.mac)));
+    const nics: Nic[] = (op.nics as unknown[]).map((raw) => {
+      const n = forceDictType(raw, INIC_PARAMS_TYPES);
+      const mode = (n.mode as string | undefined) ?? undefined;
+      if (mode !== undefined && !['bridged', 'routed', 'openvswitch'].includes(mode)) {
+        throw new OpPrereqError(`Invalid NIC mode '${mode}'`, 'wrong_input');
+      }
+      if (n.network) throw new OpPrereqError(`Network '${n.network}' not found`, 'unknown_entity');
+      let mac = (n.mac as string | undefined) ?? 'auto';
+      if (mac === 'auto' || mac === 'generate') mac = generateMac(cluster.mac_prefix, usedMacs);
+      else if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac)) throw new OpPrereqError(`Invalid MAC address specified: ${mac}`, 'wrong_input');
+      else if (usedMacs.has(mac.toLowerCase())) throw new OpPrereqError(`MAC address ${mac} already in use in cluster`, 'resource_not_unique');
+      usedMacs.add(mac.toLowerCase());
+      const ip = (n.ip as string | null | undefined) ?? null;
+      if (ip !== null && ip.toLowerCase() !== 'none' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+        throw new OpPrereqError(`Invalid IP address '${ip}'`, 'wrong_input');
+      }
+      const nicparams: Record<string, unknown> = {};
+      if (mode !== undefined) nicparams.mode = mode;
+      if (n.link ?? n.bridge) nicparams.link = n.link ?? n.bridge;
+      if (n.vlan) nicparams.vlan = n.vlan;
+      return { uuid: randomUUID(), name: (n.name as string | undefined) ?? null, mac: mac.toLowerCase(), ip: ip?.toLowerCase() === 'none' ? null : ip, network: null, nicparams };
+    });
+
+    const os = op.os_type ? String(op.os_type) : '';
+    if (os) await checkOsOnNode(ctx, pnode, os);
+    if (op.start) checkFreeMemory(cfg, pnode, `starting instance ${name}`, Number(be.minmem));
+
+    const now = Date.now() / 1000;
+    const inst: Instance = {
+      uuid: randomUUID(), name, ctime: now, mtime: now, serial_no: 1, tags: [...new Set(op.tags as string[])],
+      primary_node: pnode.uuid, secondary_nodes: [], os, hypervisor: hv,
+      admin_state: op.start ? 'up' : 'down', admin_state_source: 'admin',
+      disk_template: template, disks, nics, beparams, hvparams, osparams: { ...(op.osparams as Record<string, unknown>) },
+      network_port: null, forthcoming: false,
+    };
+    return { inst, pnode, start: op.start === true, install: !op.no_install && !!os };
+  },
+  async exec({ inst, pnode, start, install }, _op, ctx) {
+    const spec = instanceSpec(ctx.cfg, inst);
+    if (inst.disks.length) {
+      await ctx.log('* creating instance disks...');
+      await ctx.node(pnode.name, STEP.disksCreate, { spec });
+    }
+    try {
+      if (install) {
+        await ctx.log('* running the instance OS create scripts...');
+        await ctx.node(pnode.name, STEP.osInstall, { spec, reinstall: false });
+      }
+      await ctx.log(`adding instance ${inst.name} to cluster config`);
+      await ctx.cfg.commit([{ kind: 'instance', obj: inst, isNew: true }]);
+    } catch (err) {
+      if (inst.disks.length) await ctx.node(pnode.name, STEP.disksRemove, { spec }).catch(() => undefined);
+      throw err;
+    }
+    if (start) {
+      await ctx.log('* starting instance...');
+      await ctx.node(pnode.name, STEP.instanceStart, { spec });
+    }
+    return [pnode.name];
+  },
+});
+
+/** OS availability as the node reports it (backend DiagnoseOS). */
+async function checkOsOnNode(ctx: OpContext, node: Node, os: string): Promise<void> {
+  const list = (await ctx.node(node.name, STEP.osList, {})) as { name: string; variants: string[] }[];
+  const [base, variant] = os.split('+');
+  const found = list.find((o) => o.name === base);
+  if (!found) {
+    throw new OpExecError(`OS Parameters validation failed on node ${node.name}: Directory for OS ${base} not found in search path`);
+  }
+  if (variant !== undefined && found.variants.length && !found.variants.includes(variant)) {
+    throw new OpPrereqError(`Unsupported OS variant '${variant}'`, 'wrong_input');
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+interface InstPlan { inst: Instance; node: Node; running: boolean }
+
+async function instancePlan(op: Opcode, ctx: OpContext, allowed: Instance['admin_state'][], msg: string): Promise<InstPlan> {
+  const inst = findInstance(ctx.cfg, op.instance_name);
+  await checkInstanceState(ctx, inst, allowed, msg);
+  const node = primaryOf(ctx.cfg, inst);
+  requireNodeUp(ctx.cfg, node);
+  return { inst, node, running: await isRunning(ctx, inst) };
+}
+
+const ONLINE: Instance['admin_state'][] = ['up', 'down'];
+
+export const OP_INSTANCE_STARTUP = define<InstPlan>({
+  locks: instanceLocks,
+  async prereq(op, ctx) {
+    const plan = await instancePlan(op, ctx, ONLINE, 'cannot start it');
+    if (!plan.running) {
+      const be = { ...filledBeParams(ctx.cfg.cluster, plan.inst), ...upgradeBeParams(forceDictType(op.beparams, BES_PARAMETER_TYPES)) };
+      checkFreeMemory(ctx.cfg, plan.node, `starting instance ${plan.inst.name}`, Number(be.minmem));
+    }
+    return plan;
+  },
+  async exec({ inst, node, running }, op, ctx) {
+    if (!op.no_remember) await markAdminState(ctx, inst, 'up');
+    if (running) return null;
+    const spec = instanceSpec(ctx.cfg, ctx.cfg.instances.get(inst.uuid) ?? inst);
+    Object.assign(spec.hvparams, op.hvparams);
+    Object.assign(spec.beparams, upgradeBeParams(forceDictType(op.beparams, BES_PARAMETER_TYPES)));
+    try {
+      await ctx.node(node.name, STEP.instanceStart, { spec, paused: op.startup_paused === true });
+    } catch (err) {
+      throw new OpExecError(`Could not start instance '${inst.name}': ${(err as Error).message}`);
+    }
+    return null;
+  },
+});
+
+export const OP_INSTANCE_SHUTDOWN = define<InstPlan>({
+  locks: instanceLocks,
+  prereq: (op, ctx) => instancePlan(op, ctx, ONLINE, 'cannot shutdown it'),
+  async exec({ inst, node }, op, ctx) {
+    if (!op.no_remember) await markAdminState(ctx, inst, 'down', (op.admin_state_source as 'admin' | 'user' | null) ?? 'admin');
+    try {
+      await ctx.node(node.name, STEP.instanceStop, { name: inst.name, hypervisor: inst.hypervisor, timeout: op.timeout });
+    } catch (err) {
+      await ctx.log(`Could not shutdown instance: ${(err as Error).message}`);
+      throw err;
+    }
+    return null;
+  },
+});
+
+export const OP_INSTANCE_REBOOT = define<InstPlan>({
+  locks: instanceLocks,
+  prereq: (op, ctx) => instancePlan(op, ctx, ONLINE, 'cannot reboot it'),
+  async exec({ inst, node, running }, op, ctx) {
+    const spec = instanceSpec(ctx.cfg, inst);
+    const type = String(op.reboot_type);
+    if (running && (type === 'soft' || type === 'hard')) {
+      await ctx.node(node.name, STEP.instanceReboot, { spec, type, timeout: op.shutdown_timeout });
+    } else {
+      if (running) {
+        await ctx.node(node.name, STEP.instanceStop, { name: inst.name, hypervisor: inst.hypervisor, timeout: op.shutdown_timeout });
+      }
+      await ctx.log(`Starting instance ${inst.name}`);
+      try {
+        await ctx.node(node.name, STEP.instanceStart, { spec, paused: false });
+      } catch (err) {
+        throw new OpExecError(`Could not start instance for full reboot: ${(err as Error).message}`);
+      }
+    }
+    await markAdminState(ctx, inst, 'up');
+    return null;
+  },
+});
+
+export const OP_INSTANCE_REINSTALL = define<InstPlan & { os: string }>({
+  locks: instanceLocks,
+  async prereq(op, ctx) {
+    const plan = await instancePlan(op, ctx, ['down'], 'cannot reinstall');
+    const os = (op.os_type as string | null) ?? plan.inst.os;
+    if (!os) throw new OpPrereqError('No OS given and the instance has none', 'wrong_input');
+    await checkOsOnNode(ctx, plan.node, os);
+    return { ...plan, os };
+  },
+  async exec({ inst, node, os }, op, ctx) {
+    const updated: Instance = { ...inst, os, osparams: (op.osparams as Record<string, unknown> | null) ?? inst.osparams };
+    await ctx.log('Running the instance OS create scripts...');
+    await ctx.node(node.name, STEP.osInstall, { spec: instanceSpec(ctx.cfg, updated), reinstall: true });
+    await ctx.cfg.commit([{ kind: 'instance', obj: updated }]);
+    return null;
+  },
+});
+
+export const OP_INSTANCE_REMOVE = define<Instance>({
+  locks: instanceLocks,
+  prereq: (op, ctx) => findInstance(ctx.cfg, op.instance_name),
+  async exec(inst, op, ctx) {
+    const node = primaryOf(ctx.cfg, inst);
+    await ctx.log(`Shutting down instance ${inst.name} on target node ${node.name}`);
+    try {
+      requireNodeUp(ctx.cfg, node);
+      await ctx.node(node.name, STEP.instanceStop, { name: inst.name, hypervisor: inst.hypervisor, timeout: op.shutdown_timeout });
+      if (inst.disks.length) {
+        await ctx.log('Removing block devices for instance ' + inst.name);
+        await ctx.node(node.name, STEP.disksRemove, { spec: instanceSpec(ctx.cfg, inst) });
+      }
+    } catch (err) {
+      if (!op.ignore_failures) throw new OpExecError(`Could not shutdown instance ${inst.name} on node ${node.name}: ${(err as Error).message}`);
+      await ctx.log(`Warning: ${(err as Error).message}`);
+    }
+    await ctx.log(`Removing instance ${inst.name} out of cluster config`);
+    await ctx.cfg.commit([], [{ kind: 'instance', obj: ctx.cfg.instances.get(inst.uuid) ?? inst }]);
+    return null;
+  },
+});
+
+/** LUInstanceQueryData: static config plus, unless `static`, live state. */
+export const OP_INSTANCE_QUERY_DATA = define<Instance[]>({
+  locks: () => [],
+  prereq(op, ctx) {
+    const names = op.instances as string[];
+    return names.length ? names.map((n) => findInstance(ctx.cfg, n)) : [...ctx.cfg.instances.values()];
+  },
+  async exec(list, op, ctx) {
+    const out: Record<string, unknown> = {};
+    for (const inst of list) {
+      const node = primaryOf(ctx.cfg, inst);
+      let runState: string | null = null;
+      if (!op.static) {
+        const rt = ctx.cfg.liveRuntime(node.uuid)?.instances[inst.name];
+        runState = rt?.state === 'running' ? 'up' : 'down';
+      }
+      const spec = instanceSpec(ctx.cfg, inst);
+      const group = ctx.cfg.groups.get(node.group);
+      out[inst.name] = {
+        name: inst.name, config_state: inst.admin_state, run_state: runState,
+        pnode: node.name, pnode_group_uuid: node.group, pnode_group_name: group?.name ?? null,
+        snodes: [], snodes_group_uuids: [], snodes_group_names: [],
+        os: inst.os, network_port: inst.network_port,
+        disks: inst.disks.map((d, i) => ({
+          iv_name: `disk/${i}`, dev_type: d.dev_type, logical_id: d.logical_id, size: d.size, mode: d.mode,
+          name: d.name, uuid: d.uuid, spindles: d.spindles, pstatus: null, sstatus: null, children: [],
+        })),
+        disk_template: inst.disk_template,
+        nics: inst.nics.map((n, i) => [n.name, n.uuid, n.mac, n.ip, spec.nics[i].mode, spec.nics[i].link, spec.nics[i].vlan, n.network, null]),
+        uuid: inst.uuid, hypervisor: inst.hypervisor,
+        hv_instance: inst.hvparams, hv_actual: spec.hvparams,
+        be_instance: inst.beparams, be_actual: spec.beparams,
+        os_instance: inst.osparams, os_actual: spec.osparams,
+        serial_no: inst.serial_no, mtime: inst.mtime, ctime: inst.ctime,
+      };
+    }
+    return out;
+  },
+});

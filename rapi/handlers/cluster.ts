@@ -1,0 +1,24 @@
+// Cluster-wide reads: /, /version, /2, /2/features, /2/info, /2/os.
+import { read, type Call } from '../resource.ts';
+import { clusterInfo } from '../views.ts';
+
+/** Ganeti's four feature strings; the official client needs all of them. */
+export const FEATURES = ['instance-create-reqv1', 'instance-reinstall-reqv1', 'node-evac-res1', 'node-migrate-reqv1'];
+
+export const root = read(() => null);
+export const version = read(() => 2);
+export const features = read(() => FEATURES);
+export const info = read((c) => clusterInfo(c.svc.cfg, c.svc.rapidVersion));
+
+/**
+ * /2/os: Ganeti runs OP_OS_DIAGNOSE and lists each OS with its variants
+ * (cli.CalculateOSNames). rapid asks the nodes' workers directly, no job.
+ */
+export const osList = read(async (c: Call) => {
+  const names = new Set<string>();
+  for (const os of await c.svc.osList()) {
+    if (os.variants.length) for (const v of os.variants) names.add(`${os.name}+${v}`);
+    else names.add(os.name);
+  }
+  return [...names];
+});

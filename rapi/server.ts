@@ -1,0 +1,68 @@
+// The RAPI HTTP application: routing from the resource table, then Ganeti's
+// order of checks (404 → 501 → auth → body → parameters), every error in
+// Ganeti's JSON shape.
+import Koa from 'koa';
+import Router from '@koa/router';
+import { HttpError, notFound, notImplemented, toHttpError, badRequest } from './errors.ts';
+import { readBody, parseBody } from './body.ts';
+import { authorize } from './auth.ts';
+import { RapiRequest } from './request.ts';
+import { METHODS, type Method, type Resource } from './resource.ts';
+import { RawJson } from './handlers/instances.ts';
+import type { Services } from './services.ts';
+import type { UsersFile } from './users.ts';
+
+/** connector.py's item patterns: names, job ids, disk indices. */
+const ITEM: Record<string, RegExp> = { job_id: /^\d+$/, disk_index: /^\d+$/ };
+const NAME = /^[\w.-]+$/;
+
+const routerPath = (p: string) => p.replace(/\[(\w+)\]/g, ':$1');
+
+export interface ServerOptions {
+  svc: Services;
+  users: UsersFile;
+  resources: Resource[];
+  version: string;
+}
+
+export function createApp(o: ServerOptions): Koa {
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router({ strict: true });
+
+  app.use(async (ctx, next) => {
+    ctx.set('Server', `rapid/${o.version}`);
+    try {
+      if (ctx.req.httpVersion === '1.1' && !ctx.get('host')) throw badRequest('Missing Host header');
+      await next();
+      if (ctx.body === undefined && ctx.status === 404) throw notFound();
+    } catch (err) {
+      const e = toHttpError(err);
+      if (e.code >= 500 && !(err instanceof HttpError)) console.error(`rapid: ${ctx.method} ${ctx.url}:`, err);
+      ctx.status = e.code;
+      ctx.type = 'application/json';
+      for (const [k, v] of Object.entries(e.headers)) ctx.set(k, v);
+      ctx.body = e.body();
+    }
+  });
+
+  for (const r of o.resources) {
+    router.all(routerPath(r.path), async (ctx) => {
+      const params = ctx.params as Record<string, string>;
+      for (const [k, v] of Object.entries(params)) {
+        if (!(ITEM[k] ?? NAME).test(v)) throw notFound();
+      }
+      const def = (METHODS as readonly string[]).includes(ctx.method) ? r.methods[ctx.method as Method] : undefined;
+      if (!def) throw notImplemented(`Method ${ctx.method} is unsupported for path ${ctx.path}`);
+      const user = authorize(ctx.get('authorization') || undefined, def.access, o.svc.settings.requireAuth, o.users);
+      const body = parseBody(await readBody(ctx.req, o.svc.settings.maxBodyBytes), ctx.get('content-type') || undefined);
+      const req = new RapiRequest(ctx.method, ctx.path, params, new URLSearchParams(ctx.querystring), body, user);
+      const result = await def.handle({ req, svc: o.svc, name: r.name });
+      ctx.status = 200;
+      ctx.type = 'application/json';
+      ctx.body = (result instanceof RawJson ? result.text : JSON.stringify(result ?? null)) + '\n';
+    });
+  }
+  app.use(router.routes());
+  return app;
+}

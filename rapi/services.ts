@@ -1,0 +1,19 @@
+// What resource handlers may use: the read snapshot, the job store and queue.
+import type { ConfigStore } from '../src/store/config.ts';
+import type { Settings } from '../src/settings.ts';
+import type { JobStore } from '../jobs/store.ts';
+import type { JobQueue } from '../jobs/queue.ts';
+import type { JobWatch } from '../jobs/watch.ts';
+import type { Opcode } from '../jobs/opcodes.ts';
+
+export interface Services {
+  cfg: ConfigStore;
+  jobs: JobStore;
+  queue: JobQueue;
+  watch: JobWatch;
+  settings: Settings;
+  rapidVersion: string;
+  submit(ops: Opcode[]): Promise<number>;
+  /** OS definitions available on every vm-capable node that answers. */
+  osList(): Promise<{ name: string; variants: string[] }[]>;
+}

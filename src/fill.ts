@@ -1,0 +1,17 @@
+// Effective parameters of an instance: cluster defaults overridden by OS and
+// instance values (objects.Cluster.FillHV/FillBE/SimpleFillNIC).
+import { fillDict, HVC_GLOBALS } from './defaults.ts';
+import type { Cluster, Instance, Nic, Params } from './model.ts';
+
+export function filledHvParams(cluster: Cluster, inst: Pick<Instance, 'hypervisor' | 'os' | 'hvparams'>): Params {
+  const base = fillDict(cluster.hvparams[inst.hypervisor], cluster.os_hvp[inst.os]?.[inst.hypervisor]);
+  return fillDict(base, inst.hvparams, HVC_GLOBALS);
+}
+
+export function filledBeParams(cluster: Cluster, inst: Pick<Instance, 'beparams'>): Params {
+  return fillDict(cluster.beparams.default, inst.beparams);
+}
+
+export function filledNicParams(cluster: Cluster, nic: Pick<Nic, 'nicparams'>): Params {
+  return fillDict(cluster.nicparams.default, nic.nicparams);
+}

@@ -1,0 +1,156 @@
+// rapid's daemon: the RAPI server, the job executor and, for a one-node
+// cluster, its own redis-server and local node worker as child processes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadSettings } from './settings.ts';
+import { startRedis, type EmbeddedRedis } from './redis-server.ts';
+import { connect, connectForWorker } from './store/redis.ts';
+import { ConfigStore } from './store/config.ts';
+import { ensureCluster } from './cluster-init.ts';
+import { JobIdFloor } from './job-id-floor.ts';
+import { PidFiles } from './pidfiles.ts';
+import { ensureSelfSigned, loadTls } from '../certs/selfsigned.ts';
+import { UsersFile, ensureUsersFile } from '../rapi/users.ts';
+import { createApp } from '../rapi/server.ts';
+import { RESOURCES } from '../rapi/resources.ts';
+import type { Services } from '../rapi/services.ts';
+import { JobStore } from '../jobs/store.ts';
+import { JobQueue } from '../jobs/queue.ts';
+import { JobWatch } from '../jobs/watch.ts';
+import { LockManager } from '../jobs/locks.ts';
+import { Executor } from '../jobs/executor.ts';
+import { NodeRpc, STEP } from '../jobs/node-rpc.ts';
+import { installNoopOs } from '../hypervisor/os.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const VERSION = (JSON.parse(readFileSync(path.join(here, '../../package.json'), 'utf8')) as { version: string }).version;
+
+async function main(): Promise<void> {
+  const settings = loadSettings();
+  mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
+  const pids = new PidFiles(process.env.RAPID_PID_DIR || path.join(settings.dataDir, 'run'));
+  let stopping = false;
+
+  let embedded: EmbeddedRedis | undefined;
+  let redisUrl = settings.redisUrl;
+  if (!redisUrl) {
+    embedded = await startRedis(settings.dataDir, (code) => {
+      if (!stopping) { console.error(`rapid: redis-server exited (${code}); stopping`); void shutdown(1); }
+    });
+    pids.record('redis', embedded.pid, 'redis-server');
+    redisUrl = embedded.url;
+  }
+
+  const redis = connect(redisUrl);
+  const subscriber = connect(redisUrl, { maxRetriesPerRequest: null });
+  const workerConn = connectForWorker(redisUrl);
+  const cfg = new ConfigStore(redis);
+  await cfg.start(subscriber);
+  const floor = embedded ? new JobIdFloor(path.join(settings.dataDir, 'job-id-floor'), redis) : undefined;
+  await floor?.start();
+  if (await ensureCluster(cfg, redis, settings)) console.log(`rapid: initialised cluster ${cfg.cluster.name}`);
+  await installNoopOs(path.join(settings.dataDir, 'os'));
+
+  const jobs = new JobStore(redis);
+  const queue = new JobQueue(redis, jobs);
+  const watch = new JobWatch();
+  await watch.start(subscriber);
+  const locks = new LockManager(redis);
+  await locks.start(subscriber);
+  const rpc = new NodeRpc(workerConn, (rt) => cfg.applyRuntime(rt));
+  const executor = new Executor({ connection: workerConn, cfg, jobs, locks, node: rpc.call, concurrency: settings.jobConcurrency });
+
+  // Records left unfinished by a crash are settled, then checked periodically.
+  const housekeeping = setInterval(() => {
+    void queue.reconcile().catch((e) => console.error('rapid: reconcile:', e.message));
+    void jobs.archive(settings.jobRetention, settings.archiveMax).catch((e) => console.error('rapid: archive:', e.message));
+  }, 30_000);
+
+  let worker: ChildProcess | undefined;
+  const startWorker = () => {
+    const node = cfg.byName('node', settings.nodeName);
+    if (!node) { console.error(`rapid: node ${settings.nodeName} is not in the cluster; no local worker`); return; }
+    worker = spawn(process.execPath, [path.join(here, 'node-worker.js')], {
+      env: { ...process.env, REDIS_URL: redisUrl, RAPID_NODE_NAME: node.name, RAPID_NODE_UUID: node.uuid, RAPID_DATA_DIR: settings.dataDir },
+      stdio: ['pipe', 'inherit', 'inherit'],
+    });
+    const w = worker;
+    pids.record('worker', w.pid!, 'node-worker');
+    w.on('exit', (code) => {
+      pids.remove('worker', w.pid!);
+      if (!stopping) { console.error(`rapid: node worker exited (${code}); restarting`); setTimeout(startWorker, 1000); }
+    });
+  };
+  if (settings.localWorker) startWorker();
+
+  const svc: Services = {
+    cfg, jobs, queue, watch, settings, rapidVersion: VERSION,
+    submit: (ops) => queue.submit(ops),
+    async osList() {
+      const lists = await Promise.all([...cfg.nodes.values()]
+        .filter((n) => n.vm_capable && !n.offline && cfg.liveRuntime(n.uuid))
+        .map((n) => rpc.call(n.name, STEP.osList, {}, 10_000) as Promise<{ name: string; variants: string[] }[]>));
+      // Ganeti lists an OS only if every node has it.
+      return lists.length ? lists[0].filter((os) => lists.every((l) => l.some((o) => o.name === os.name))) : [];
+    },
+  };
+
+  const users = new UsersFile(path.join(settings.dataDir, 'users'));
+  const password = ensureUsersFile(path.join(settings.dataDir, 'users'));
+  if (password) console.log(`rapid: created ${path.join(settings.dataDir, 'users')} with user "admin", password: ${password}`);
+  users.load();
+  process.on('SIGHUP', () => { users.load(); console.log('rapid: reloaded users file'); });
+
+  const app = createApp({ svc, users, resources: RESOURCES, version: VERSION });
+  let server: http.Server;
+  if (settings.tls) {
+    if (!settings.certPath) await ensureSelfSigned(settings.dataDir);
+    const tls = await loadTls({ dataDir: settings.dataDir, certPath: settings.certPath, keyPath: settings.keyPath, caPath: settings.caPath });
+    server = https.createServer({ key: tls.key, cert: tls.cert, ca: tls.ca, minVersion: 'TLSv1.2' }, app.callback());
+  } else {
+    server = http.createServer(app.callback());
+  }
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.bind, () => resolve());
+  });
+  const host = settings.bind === '0.0.0.0' ? '127.0.0.1' : settings.bind.includes(':') ? `[${settings.bind}]` : settings.bind;
+  console.log(`rapid: ready ${settings.tls ? 'https' : 'http'}://${host}:${settings.port}`);
+
+  async function shutdown(code = 0): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    console.log('rapid: stopping');
+    clearInterval(housekeeping);
+    floor?.stop();
+    server.close();
+    server.closeAllConnections();
+    // Running opcodes get a grace period; whatever is left is failed on the
+    // next start by the reconciler, never silently re-run.
+    await Promise.race([executor.close(), new Promise((r) => setTimeout(r, 10_000))]);
+    await executor.close(true).catch(() => undefined);
+    if (worker && worker.exitCode === null) {
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker!.once('exit', r));
+    }
+    await Promise.allSettled([rpc.close(), queue.close(), cfg.stop()]);
+    await Promise.allSettled([redis.quit(), subscriber.quit(), workerConn.quit()]);
+    if (embedded) {
+      await embedded.stop();
+      pids.remove('redis', embedded.pid);
+    }
+    process.exit(code);
+  }
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+}
+
+main().catch((err) => {
+  console.error('rapid: failed to start:', err);
+  process.exit(1);
+});

@@ -1,0 +1,173 @@
+// A node worker: one process per hypervisor host. It carries out node steps
+// from its own queue with the host's drivers and reports the host's state
+// (heartbeat) so the cluster knows what runs where. Guests outlive it.
+import { Worker, UnrecoverableError, type Job } from 'bullmq';
+import path from 'node:path';
+import { statfs } from 'node:fs/promises';
+import { connect, connectForWorker } from './store/redis.ts';
+import { K, QUEUE_PREFIX, nodeQueue } from './store/keys.ts';
+import { RUNTIME_TTL_MS } from './store/config.ts';
+import type { NodeRuntime } from './model.ts';
+import { STEP, STEP_ERROR_PREFIX, type NodeStepResult } from '../jobs/node-rpc.ts';
+import type { InstanceSpec } from '../jobs/ops/instance-spec.ts';
+import { FakeHypervisor } from '../hypervisor/fake.ts';
+import type { HypervisorDriver } from '../hypervisor/driver.ts';
+import { FileDisks } from '../hypervisor/disks.ts';
+import { DEFAULT_OS_SEARCH_PATH, listOs, runCreate } from '../hypervisor/os.ts';
+
+export interface NodeWorkerOptions {
+  redisUrl: string;
+  nodeName: string;
+  nodeUuid: string;
+  stateDir: string;
+  storageDir: string;
+  osSearchPath: string[];
+}
+
+const HEARTBEAT_MS = 2_000;
+
+class StepError extends Error {
+  constructor(cls: string, text: string, ecode?: string) {
+    super(STEP_ERROR_PREFIX + JSON.stringify([cls, text, ecode]));
+  }
+}
+
+export class NodeWorker {
+  private redis;
+  private worker: Worker | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private drivers: Record<string, HypervisorDriver>;
+  private disks: FileDisks;
+
+  constructor(private o: NodeWorkerOptions) {
+    this.redis = connect(o.redisUrl);
+    this.drivers = { fake: new FakeHypervisor(o.stateDir) };
+    this.disks = new FileDisks(o.storageDir);
+  }
+
+  async start(): Promise<void> {
+    await this.heartbeat();
+    this.timer = setInterval(() => void this.heartbeat().catch((e) => console.error('rapid-node: heartbeat:', e.message)), HEARTBEAT_MS);
+    this.worker = new Worker(nodeQueue(this.o.nodeName), (job: Job) => this.process(job), {
+      connection: connectForWorker(this.o.redisUrl), prefix: QUEUE_PREFIX, concurrency: 16,
+      lockDuration: 30_000, maxStalledCount: 0,
+    });
+    this.worker.on('error', (e) => console.error('rapid-node: worker:', e.message));
+    await this.worker.waitUntilReady();
+  }
+
+  private driver(hv: unknown): HypervisorDriver {
+    const d = this.drivers[String(hv)];
+    if (!d) throw new StepError('HypervisorError', `Hypervisor '${hv}' is not available on node ${this.o.nodeName}`);
+    return d;
+  }
+
+  private diskPaths(spec: InstanceSpec): string[] {
+    return spec.disks.map((d) => this.disks.pathOf(d.logical_id));
+  }
+
+  private async process(job: Job): Promise<NodeStepResult> {
+    try {
+      const result = await this.step(job.name, job.data as Record<string, unknown>);
+      return { result: result ?? null, runtime: await this.runtime() };
+    } catch (err) {
+      if (err instanceof StepError) throw new UnrecoverableError(err.message);
+      throw new UnrecoverableError(STEP_ERROR_PREFIX + JSON.stringify(['OpExecError', (err as Error).message]));
+    }
+  }
+
+  private async step(name: string, a: Record<string, unknown>): Promise<unknown> {
+    const spec = a.spec as InstanceSpec;
+    switch (name) {
+      case STEP.instanceStart:
+        return this.driver(spec.hypervisor).start(spec, { paused: a.paused === true, diskPaths: this.diskPaths(spec) });
+      case STEP.instanceStop:
+        return this.driver(a.hypervisor).stop(String(a.name), Number(a.timeout ?? 120));
+      case STEP.instanceReboot:
+        return this.driver(spec.hypervisor).reboot(spec, a.type as 'soft' | 'hard', Number(a.timeout ?? 120), this.diskPaths(spec));
+      case STEP.instanceInfo:
+        return (await this.driver(a.hypervisor).list())[String(a.name)] ?? null;
+      case STEP.disksCreate: {
+        const made: unknown[] = [];
+        try {
+          for (const d of spec.disks) { await this.disks.create(d.logical_id, d.size); made.push(d.logical_id); }
+        } catch (err) {
+          for (const id of made) await this.disks.remove(id).catch(() => undefined);
+          throw err;
+        }
+        return null;
+      }
+      case STEP.disksRemove:
+        for (const d of spec.disks) await this.disks.remove(d.logical_id);
+        return null;
+      case STEP.osList:
+        return (await listOs(this.o.osSearchPath)).map((o) => ({ name: o.name, variants: o.variants }));
+      case STEP.osInstall: {
+        const base = spec.os.split('+')[0];
+        const def = (await listOs(this.o.osSearchPath)).find((o) => o.name === base);
+        if (!def) throw new StepError('OpExecError', `OS '${base}' not found on node ${this.o.nodeName}`);
+        await runCreate(def, {
+          instanceName: spec.name, hypervisor: spec.hypervisor, os: spec.os, osparams: spec.osparams,
+          disks: spec.disks.map((d) => ({ path: this.disks.pathOf(d.logical_id), mode: d.mode })), nics: spec.nics,
+          reinstall: a.reinstall === true,
+        });
+        return null;
+      }
+      case STEP.delay:
+        await new Promise((r) => setTimeout(r, Number(a.duration) * 1000));
+        return null;
+      default:
+        throw new StepError('OpExecError', `Unknown node step '${name}'`);
+    }
+  }
+
+  async runtime(): Promise<NodeRuntime> {
+    const fake = this.drivers.fake;
+    const [host, instances, fs] = await Promise.all([
+      fake.hostInfo(), fake.list(), statfs(this.o.storageDir).catch(() => statfs(path.dirname(this.o.storageDir))),
+    ]);
+    const mib = (blocks: number) => Math.floor((blocks * fs.bsize) / 2 ** 20);
+    return {
+      node: this.o.nodeUuid, heartbeat: Date.now(), ...host,
+      dtotal: mib(fs.blocks), dfree: mib(fs.bavail), instances,
+    };
+  }
+
+  private async heartbeat(): Promise<void> {
+    const rt = await this.runtime();
+    const json = JSON.stringify(rt);
+    await this.redis.multi().set(K.runtime(this.o.nodeUuid), json, 'PX', RUNTIME_TTL_MS * 6).publish(K.runtimeChanged, json).exec();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.worker?.close();
+    await this.redis.quit().catch(() => undefined);
+  }
+}
+
+/** Entry point when run as its own process (src/main.ts forks it). */
+async function main(): Promise<void> {
+  const env = process.env;
+  const dataDir = path.resolve(env.RAPID_DATA_DIR || './data');
+  const w = new NodeWorker({
+    redisUrl: env.REDIS_URL!,
+    nodeName: env.RAPID_NODE_NAME!,
+    nodeUuid: env.RAPID_NODE_UUID!,
+    stateDir: path.join(dataDir, 'hv'),
+    storageDir: env.RAPID_STORAGE_DIR || path.join(dataDir, 'storage'),
+    osSearchPath: [path.join(dataDir, 'os'), ...(env.RAPID_OS_SEARCH_PATH?.split(':') ?? DEFAULT_OS_SEARCH_PATH)],
+  });
+  await w.start();
+  const shutdown = () => void w.stop().then(() => process.exit(0));
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  // The daemon that forked us closes this pipe when it dies: never outlive it.
+  process.stdin.on('end', shutdown);
+  process.stdin.resume();
+  console.log(`rapid-node: ${w ? 'ready' : ''} ${env.RAPID_NODE_NAME}`);
+}
+
+if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) {
+  main().catch((err) => { console.error('rapid-node:', err); process.exit(1); });
+}

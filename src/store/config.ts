@@ -1,0 +1,187 @@
+// The cluster configuration: durable in one Redis hash, mirrored in memory by
+// every process that serves reads or runs jobs. Writes are atomic batches
+// with per-object compare-and-set on serial_no, so a write never lands on a
+// state its author did not see and nothing is ever half-written.
+import type { Redis } from 'ioredis';
+import { K } from './keys.ts';
+import type { Snapshot } from './snapshot.ts';
+import type { Cluster, Kind, KindMap, NodeRuntime } from '../model.ts';
+
+type AnyObj = KindMap[Kind];
+type Change = { kind: Kind; uuid: string; obj: AnyObj | null };
+
+/** Workers heartbeat every few seconds; silence this long means "node down". */
+export const RUNTIME_TTL_MS = 10_000;
+
+const COMMIT = `
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local field, expected = ARGV[2 + i * 3], tonumber(ARGV[3 + i * 3])
+  local cur = redis.call('HGET', KEYS[1], field)
+  if expected < 0 then
+    if cur then return {-1, field} end
+  else
+    if not cur then return {-1, field} end
+    if tonumber(cjson.decode(cur).serial_no) ~= expected then return {-1, field} end
+  end
+end
+for i = 0, n - 1 do
+  local field, value = ARGV[2 + i * 3], ARGV[4 + i * 3]
+  if value == '' then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
+end
+local serial = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', KEYS[3], '{"serial":' .. serial .. ',"changes":' .. ARGV[2 + n * 3] .. '}')
+return {serial, ''}
+`;
+
+export class ConflictError extends Error {}
+
+const fieldOf = (kind: Kind, uuid: string) => `${kind}:${uuid}`;
+
+export class ConfigStore implements Snapshot {
+  serial = 0;
+  private maps: { [k in Kind]: Map<string, AnyObj> } = {
+    cluster: new Map(), node: new Map(), nodegroup: new Map(), instance: new Map(), network: new Map(),
+  };
+  /** Config serial at which each object (or its deletion) was last applied. */
+  private applied = new Map<string, number>();
+  private names: { [k in Kind]: Map<string, string> } = {
+    cluster: new Map(), node: new Map(), nodegroup: new Map(), instance: new Map(), network: new Map(),
+  };
+  private runtimes = new Map<string, NodeRuntime & { seq?: number }>();
+  private sub: Redis | undefined;
+  private listeners = new Set<(changes: Change[]) => void>();
+
+  constructor(private redis: Redis) {}
+
+  /** Load everything and follow changes made by any process. */
+  async start(subscriber: Redis): Promise<void> {
+    this.sub = subscriber;
+    await subscriber.subscribe(K.configChanged, K.runtimeChanged);
+    subscriber.on('message', (channel: string, msg: string) => {
+      if (channel === K.configChanged) {
+        const { serial, changes } = JSON.parse(msg) as { serial: number; changes: Change[] };
+        this.apply(serial, changes);
+      } else if (channel === K.runtimeChanged) {
+        this.applyRuntime(JSON.parse(msg) as NodeRuntime & { seq: number });
+      }
+    });
+    // A reconnect may have lost messages: reload from the durable copy.
+    subscriber.on('ready', () => void this.reload().catch(() => undefined));
+    await this.reload();
+  }
+
+  async reload(): Promise<void> {
+    const [all, serial] = await Promise.all([this.redis.hgetall(K.config), this.redis.get(K.configSerial)]);
+    const s = Number(serial ?? 0);
+    const changes: Change[] = [];
+    const seen = new Set<string>();
+    for (const [field, json] of Object.entries(all)) {
+      const i = field.indexOf(':');
+      const kind = field.slice(0, i) as Kind;
+      const uuid = field.slice(i + 1);
+      seen.add(field);
+      changes.push({ kind, uuid, obj: JSON.parse(json) });
+    }
+    for (const kind of Object.keys(this.maps) as Kind[]) {
+      for (const uuid of this.maps[kind].keys()) {
+        if (!seen.has(fieldOf(kind, uuid))) changes.push({ kind, uuid, obj: null });
+      }
+    }
+    this.apply(s, changes, true);
+    const keys = [...this.maps.node.keys()].map(K.runtime);
+    if (keys.length) {
+      for (const v of await this.redis.mget(...keys)) if (v) this.applyRuntime(JSON.parse(v));
+    }
+  }
+
+  onChange(fn: (changes: Change[]) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private apply(serial: number, changes: Change[], force = false): void {
+    const done: Change[] = [];
+    for (const c of changes) {
+      const key = fieldOf(c.kind, c.uuid);
+      if (!force && (this.applied.get(key) ?? 0) >= serial) continue;
+      this.applied.set(key, serial);
+      const map = this.maps[c.kind];
+      const old = map.get(c.uuid) as { name?: string } | undefined;
+      if (old?.name !== undefined) this.names[c.kind].delete(old.name);
+      if (c.obj) {
+        map.set(c.uuid, c.obj);
+        const name = (c.obj as { name?: string }).name;
+        if (name !== undefined) this.names[c.kind].set(name, c.uuid);
+      } else {
+        map.delete(c.uuid);
+      }
+      done.push(c);
+    }
+    if (serial > this.serial) this.serial = serial;
+    if (done.length) for (const fn of this.listeners) fn(done);
+  }
+
+  applyRuntime(rt: NodeRuntime & { seq?: number }): void {
+    const cur = this.runtimes.get(rt.node);
+    if (cur && cur.heartbeat > rt.heartbeat) return;
+    this.runtimes.set(rt.node, rt);
+  }
+
+  // --- Snapshot ---
+  get cluster(): Cluster {
+    const c = this.maps.cluster.values().next().value as Cluster | undefined;
+    if (!c) throw new Error('cluster is not initialised');
+    return c;
+  }
+  get hasCluster(): boolean {
+    return this.maps.cluster.size > 0;
+  }
+  get nodes() { return this.maps.node as Map<string, KindMap['node']>; }
+  get groups() { return this.maps.nodegroup as Map<string, KindMap['nodegroup']>; }
+  get instances() { return this.maps.instance as Map<string, KindMap['instance']>; }
+  get networks() { return this.maps.network as Map<string, KindMap['network']>; }
+
+  byName<T extends Exclude<Kind, 'cluster'>>(kind: T, name: string): KindMap[T] | undefined {
+    const uuid = this.names[kind].get(name);
+    return uuid === undefined ? undefined : (this.maps[kind].get(uuid) as KindMap[T]);
+  }
+
+  liveRuntime(nodeUuid: string): NodeRuntime | undefined {
+    const rt = this.runtimes.get(nodeUuid);
+    if (!rt || Date.now() - rt.heartbeat > RUNTIME_TTL_MS) return undefined;
+    return rt;
+  }
+
+  // --- writes ---
+  /**
+   * Write objects atomically. Each object must carry the serial_no it was read
+   * with; the write bumps serial_no and mtime. A concurrent writer makes this
+   * throw ConflictError and nothing is written.
+   */
+  async commit(writes: { kind: Kind; obj: AnyObj; isNew?: boolean }[], deletes: { kind: Kind; obj: AnyObj }[] = []): Promise<number> {
+    const now = Date.now() / 1000;
+    const args: (string | number)[] = [writes.length + deletes.length];
+    const changes: Change[] = [];
+    for (const w of writes) {
+      const next = { ...w.obj, serial_no: w.isNew ? w.obj.serial_no : w.obj.serial_no + 1, mtime: w.isNew ? w.obj.mtime : now };
+      args.push(fieldOf(w.kind, next.uuid), w.isNew ? -1 : w.obj.serial_no, JSON.stringify(next));
+      changes.push({ kind: w.kind, uuid: next.uuid, obj: next as AnyObj });
+    }
+    for (const d of deletes) {
+      args.push(fieldOf(d.kind, d.obj.uuid), d.obj.serial_no, '');
+      changes.push({ kind: d.kind, uuid: d.obj.uuid, obj: null });
+    }
+    args.push(JSON.stringify(changes));
+    const [serial, field] = (await this.redis.eval(COMMIT, 3, K.config, K.configSerial, K.configChanged, ...args)) as [number, string];
+    if (serial < 0) throw new ConflictError(`configuration object ${field} changed concurrently`);
+    // Read-your-writes: this process sees its change before anyone hears of it.
+    this.apply(serial, changes);
+    return serial;
+  }
+
+  async stop(): Promise<void> {
+    this.listeners.clear();
+    await this.sub?.quit().catch(() => undefined);
+  }
+}

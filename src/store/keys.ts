@@ -1,0 +1,21 @@
+// Every Redis key and channel rapid uses, in one place. BullMQ keeps its own
+// keys under the `rapidq` prefix.
+export const QUEUE_PREFIX = 'rapidq';
+export const JOBS_QUEUE = 'jobs';
+export const nodeQueue = (nodeName: string) => `node-${nodeName}`;
+
+export const K = {
+  config: 'rapid:cfg',
+  configSerial: 'rapid:cfg:serial',
+  configChanged: 'rapid:cfg:changed',
+  runtime: (nodeUuid: string) => `rapid:rt:${nodeUuid}`,
+  runtimeChanged: 'rapid:rt:changed',
+  jobId: 'rapid:jobs:id',
+  job: (id: number) => `rapid:job:${id}`,
+  jobLog: (id: number) => `rapid:job:${id}:log`,
+  jobsLive: 'rapid:jobs:live',
+  jobsArchived: 'rapid:jobs:archived',
+  jobChanged: 'rapid:job:changed',
+  lock: (name: string) => `rapid:lock:${name}`,
+  lockReleased: 'rapid:lock:released',
+} as const;
