@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { recordPid, unrecordPid, repoRoot, terminate, waitExit, tempDir } from './pids.ts';
+import { recordPid, unrecordPid, repoRoot, terminate, waitExit, tempDir, pidDir } from './pids.ts';
 import { freePort } from './redis.ts';
 
 export interface RapidOptions {
@@ -60,6 +60,7 @@ function launch(dataDir: string, port: number, opts: RapidOptions): Promise<Rapi
     RAPID_PORT: String(port),
     RAPID_BIND: '127.0.0.1',
     RAPID_WAIT_TIMEOUT: '2', // short /wait long-polls keep tests fast
+    RAPID_PID_DIR: pidDir, // the daemon records its children where the reaper looks
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...opts.env,
   });
