@@ -16,6 +16,9 @@ import type { OpContext } from './ops/context.ts';
 import type { NodeCall } from './node-rpc.ts';
 import type { Opcode } from './opcodes.ts';
 
+/** Op statuses of a job its executor may still move on (a cancel sets them all to canceled). */
+const NOT_CANCELED: OpStatus[] = ['queued', 'waiting', 'running', 'success'];
+
 /** Every worker on the jobs queue must use the same stall settings. */
 export const STALL = { lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 0 } as const;
 
@@ -72,10 +75,10 @@ export class Executor {
       return finish(err);
     }
 
-    // queued → waiting. Cancel may win this race; then the job is over.
+    // queued → waiting. A cancel may win this race; then the job is over.
     opstatus[i] = 'waiting';
     const startFields = i === 0 ? { opstatus, start_ts: timestamp() } : { opstatus };
-    if ((await jobs.transition(id, i === 0 ? ['queued'] : ['queued', 'success'], startFields)) !== 1) return false;
+    if ((await jobs.transition(id, NOT_CANCELED, startFields)) !== 1) return false;
 
     let held;
     try {
@@ -88,7 +91,7 @@ export class Executor {
 
     try {
       opstatus[i] = 'running';
-      if ((await jobs.transition(id, ['waiting', 'success'], { opstatus })) !== 1) return false;
+      if ((await jobs.transition(id, NOT_CANCELED, { opstatus })) !== 1) return false;
       const ctx: OpContext = {
         jobId: id,
         cfg,

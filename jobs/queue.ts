@@ -59,7 +59,7 @@ export class JobQueue {
    * died) or vanished. Records younger than `graceMs` may still be enqueueing.
    */
   async reconcile(graceMs = 30_000): Promise<number> {
-    const ids = await this.jobs.liveIds();
+    const ids = await this.jobs.pendingIds();
     let settled = 0;
     const recs = await this.jobs.getMany(ids);
     for (const rec of recs) {

@@ -30,7 +30,10 @@ local st = cjson.decode(redis.call('HGET', KEYS[1], 'opstatus'))
 local allowed = {}
 for s in string.gmatch(ARGV[1], '[^,]+') do allowed[s] = true end
 for _, s in ipairs(st) do if not allowed[s] then return 0 end end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'end_ts' then redis.call('ZREM', KEYS[4], KEYS[3]) end
+end
 redis.call('PUBLISH', KEYS[2], KEYS[3])
 return 1
 `;
@@ -49,8 +52,9 @@ export class JobStore {
        redis.call('HSET', key, 'ops', ARGV[1], 'opstatus', ARGV[2], 'opresult', ARGV[3], 'summary', ARGV[4],
          'received_ts', ARGV[5], 'start_ts', 'null', 'end_ts', 'null')
        redis.call('ZADD', KEYS[2], id, id)
+       redis.call('ZADD', KEYS[3], id, id)
        return id`,
-      2, K.jobId, K.jobsLive, JSON.stringify(ops), opstatus, opresult, JSON.stringify(summary), received,
+      3, K.jobId, K.jobsLive, K.jobsPending, JSON.stringify(ops), opstatus, opresult, JSON.stringify(summary), received,
     )) as number;
     return id;
   }
@@ -103,7 +107,9 @@ export class JobStore {
   async update(id: number, fields: Partial<Pick<JobRecord, (typeof JSON_FIELDS)[number]>>): Promise<void> {
     const args: string[] = [];
     for (const [k, v] of Object.entries(fields)) args.push(k, JSON.stringify(v));
-    await this.redis.multi().hset(K.job(id), ...args).publish(K.jobChanged, String(id)).exec();
+    const tx = this.redis.multi().hset(K.job(id), ...args);
+    if (fields.end_ts) tx.zrem(K.jobsPending, String(id));
+    await tx.publish(K.jobChanged, String(id)).exec();
   }
 
   /**
@@ -113,7 +119,11 @@ export class JobStore {
   async transition(id: number, from: OpStatus[], fields: Partial<Pick<JobRecord, (typeof JSON_FIELDS)[number]>>): Promise<number> {
     const args: string[] = [from.join(',')];
     for (const [k, v] of Object.entries(fields)) args.push(k, JSON.stringify(v));
-    return (await this.redis.eval(TRANSITION, 3, K.job(id), K.jobChanged, String(id), ...args)) as number;
+    return (await this.redis.eval(TRANSITION, 4, K.job(id), K.jobChanged, String(id), K.jobsPending, ...args)) as number;
+  }
+
+  async pendingIds(): Promise<number[]> {
+    return (await this.redis.zrange(K.jobsPending, '0', '-1')).map(Number);
   }
 
   async liveIds(): Promise<number[]> {

@@ -65,10 +65,12 @@ async function main(): Promise<void> {
   const executor = new Executor({ connection: workerConn, cfg, jobs, locks, node: rpc.call, concurrency: settings.jobConcurrency });
 
   // Records left unfinished by a crash are settled, then checked periodically.
-  const housekeeping = setInterval(() => {
+  const housekeep = () => {
     void queue.reconcile().catch((e) => console.error('rapid: reconcile:', e.message));
     void jobs.archive(settings.jobRetention, settings.archiveMax).catch((e) => console.error('rapid: archive:', e.message));
-  }, 30_000);
+  };
+  housekeep();
+  const housekeeping = setInterval(housekeep, settings.reconcileInterval * 1000);
 
   let worker: ChildProcess | undefined;
   const startWorker = () => {
@@ -85,7 +87,12 @@ async function main(): Promise<void> {
       if (!stopping) { console.error(`rapid: node worker exited (${code}); restarting`); setTimeout(startWorker, 1000); }
     });
   };
-  if (settings.localWorker) startWorker();
+  if (settings.localWorker) {
+    startWorker();
+    // Ready means usable: wait for the local node's first heartbeat.
+    const node = cfg.byName('node', settings.nodeName);
+    for (let i = 0; node && i < 300 && !cfg.liveRuntime(node.uuid); i++) await new Promise((r) => setTimeout(r, 50));
+  }
 
   const svc: Services = {
     cfg, jobs, queue, watch, settings, rapidVersion: VERSION,

@@ -22,6 +22,8 @@ export interface Settings {
   jobRetention: number;
   /** Archived jobs kept readable by id before the oldest are deleted. */
   archiveMax: number;
+  /** Seconds between checks for jobs whose process died. */
+  reconcileInterval: number;
   /** Opcode executions running at once in one daemon. */
   jobConcurrency: number;
   maxBodyBytes: number;
@@ -57,6 +59,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     waitTimeout: int('RAPID_WAIT_TIMEOUT', env.RAPID_WAIT_TIMEOUT, 10),
     jobRetention: int('RAPID_JOB_RETENTION', env.RAPID_JOB_RETENTION, 6 * 3600),
     archiveMax: int('RAPID_ARCHIVE_MAX', env.RAPID_ARCHIVE_MAX, 100_000),
+    reconcileInterval: int('RAPID_RECONCILE_INTERVAL', env.RAPID_RECONCILE_INTERVAL, 10),
     jobConcurrency: int('RAPID_JOB_CONCURRENCY', env.RAPID_JOB_CONCURRENCY, 64),
     maxBodyBytes: int('RAPID_MAX_BODY', env.RAPID_MAX_BODY, 4 * 1024 * 1024),
     localWorker: flag(env.RAPID_LOCAL_WORKER, true),

@@ -14,6 +14,8 @@ export const K = {
   job: (id: number) => `rapid:job:${id}`,
   jobLog: (id: number) => `rapid:job:${id}:log`,
   jobsLive: 'rapid:jobs:live',
+  /** Jobs not finished yet: the reconciler's work list. */
+  jobsPending: 'rapid:jobs:pending',
   jobsArchived: 'rapid:jobs:archived',
   jobChanged: 'rapid:job:changed',
   lock: (name: string) => `rapid:lock:${name}`,
