@@ -5,42 +5,45 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { K } from './store/keys.ts';
 
+/** More ids than can be handed out between two saves plus one second of AOF loss. */
 const MARGIN = 20_000;
 
 export class JobIdFloor {
-  private floor: number;
+  private saved: number;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private file: string, private redis: Redis) {
     try {
-      this.floor = Number(readFileSync(file, 'utf8').trim()) || 0;
+      this.saved = Number(readFileSync(file, 'utf8').trim()) || 0;
     } catch {
-      this.floor = 0;
+      this.saved = 0;
     }
   }
 
-  /** Raise the counter to the floor if Redis came back with less. */
+  /** If Redis is behind the last id saved on disk, it lost data: jump ahead. */
   async start(): Promise<void> {
     const cur = Number((await this.redis.get(K.jobId)) ?? 0);
-    if (cur < this.floor) {
-      console.error(`rapid: WARNING: job id counter was ${cur}, below the on-disk floor ${this.floor}: Redis lost data. Continuing from ${this.floor} so no job id is reused.`);
-      await this.redis.set(K.jobId, this.floor);
+    if (cur < this.saved) {
+      const next = this.saved + MARGIN;
+      console.error(`rapid: WARNING: job id counter was ${cur}, below the last id saved on disk (${this.saved}): Redis lost data. Continuing from ${next} so no job id is reused.`);
+      await this.redis.set(K.jobId, next);
     }
-    await this.check();
-    this.timer = setInterval(() => void this.check().catch(() => undefined), 200);
+    await this.save();
+    this.timer = setInterval(() => void this.save().catch(() => undefined), 200);
     this.timer.unref();
   }
 
-  private async check(): Promise<void> {
+  private async save(): Promise<void> {
     const cur = Number((await this.redis.get(K.jobId)) ?? 0);
-    if (cur + MARGIN / 4 < this.floor) return;
-    this.floor = cur + MARGIN;
+    if (cur === this.saved) return;
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, `${this.floor}\n`);
+    writeFileSync(tmp, `${cur}\n`);
     renameSync(tmp, this.file);
+    this.saved = cur;
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.save().catch(() => undefined);
   }
 }

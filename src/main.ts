@@ -88,10 +88,14 @@ async function main(): Promise<void> {
     });
   };
   if (settings.localWorker) {
+    const since = Date.now();
     startWorker();
-    // Ready means usable: wait for the local node's first heartbeat.
+    // Ready means usable: wait for this worker's first heartbeat (an earlier
+    // worker's last report may still be in Redis).
     const node = cfg.byName('node', settings.nodeName);
-    for (let i = 0; node && i < 300 && !cfg.liveRuntime(node.uuid); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; node && i < 300 && !((cfg.liveRuntime(node.uuid)?.heartbeat ?? 0) >= since); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   const svc: Services = {
@@ -134,7 +138,7 @@ async function main(): Promise<void> {
     stopping = true;
     console.log('rapid: stopping');
     clearInterval(housekeeping);
-    floor?.stop();
+    await floor?.stop();
     server.close();
     server.closeAllConnections();
     // Running opcodes get a grace period; whatever is left is failed on the

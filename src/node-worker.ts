@@ -3,7 +3,7 @@
 // (heartbeat) so the cluster knows what runs where. Guests outlive it.
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import path from 'node:path';
-import { statfs } from 'node:fs/promises';
+import { mkdir, statfs } from 'node:fs/promises';
 import { connect, connectForWorker } from './store/redis.ts';
 import { K, QUEUE_PREFIX, nodeQueue } from './store/keys.ts';
 import { RUNTIME_TTL_MS } from './store/config.ts';
@@ -46,6 +46,7 @@ export class NodeWorker {
   }
 
   async start(): Promise<void> {
+    await mkdir(this.o.storageDir, { recursive: true });
     await this.heartbeat();
     this.timer = setInterval(() => void this.heartbeat().catch((e) => console.error('rapid-node: heartbeat:', e.message)), HEARTBEAT_MS);
     this.worker = new Worker(nodeQueue(this.o.nodeName), (job: Job) => this.process(job), {
@@ -69,7 +70,8 @@ export class NodeWorker {
   private async process(job: Job): Promise<NodeStepResult> {
     try {
       const result = await this.step(job.name, job.data as Record<string, unknown>);
-      return { result: result ?? null, runtime: await this.runtime() };
+      // Every daemon learns the new state at once, not at the next heartbeat.
+      return { result: result ?? null, runtime: await this.heartbeat() };
     } catch (err) {
       if (err instanceof StepError) throw new UnrecoverableError(err.message);
       throw new UnrecoverableError(STEP_ERROR_PREFIX + JSON.stringify(['OpExecError', (err as Error).message]));
@@ -133,10 +135,11 @@ export class NodeWorker {
     };
   }
 
-  private async heartbeat(): Promise<void> {
+  private async heartbeat(): Promise<NodeRuntime> {
     const rt = await this.runtime();
     const json = JSON.stringify(rt);
     await this.redis.multi().set(K.runtime(this.o.nodeUuid), json, 'PX', RUNTIME_TTL_MS * 6).publish(K.runtimeChanged, json).exec();
+    return rt;
   }
 
   async stop(): Promise<void> {

@@ -3,9 +3,20 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
 export function connect(url: string, opts: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 3, enableAutoPipelining: true, ...opts });
+  return logErrors(new Redis(url, { maxRetriesPerRequest: 3, enableAutoPipelining: true, ...opts }));
 }
 
 export function connectForWorker(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null });
+  return logErrors(new Redis(url, { maxRetriesPerRequest: null }));
+}
+
+/** ioredis reconnects by itself; say so once per outage instead of crashing on 'error'. */
+function logErrors(r: Redis): Redis {
+  let last = '';
+  r.on('error', (err: Error) => {
+    if (err.message !== last) console.error(`rapid: redis: ${err.message}`);
+    last = err.message;
+  });
+  r.on('ready', () => { last = ''; });
+  return r;
 }

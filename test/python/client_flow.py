@@ -175,6 +175,18 @@ def main(argv):
   check(v == 2, "GetVersion() == 2", v)
   step("GetVersion", repr(v))
 
+  # Anonymous reads work; writes need valid credentials (401 otherwise).
+  curl_cfg = client.GenericCurlConfig(cafile=cafile, verify_hostname=True)
+  anon = client.GanetiRapiClient(host, port=int(port), curl_config_fn=curl_cfg)
+  check(anon.GetVersion() == 2, "anonymous GetVersion()")
+  check(anon.GetInfo().get("master") == node, "anonymous GetInfo()")
+  expect_api_error(401, anon.AddClusterTags, ["anon-tag"])
+  bad = client.GanetiRapiClient(host, port=int(port), username=user, password=password + "-wrong",
+                                curl_config_fn=curl_cfg)
+  expect_api_error(401, bad.GetInfo)
+  expect_api_error(401, bad.AddClusterTags, ["bad-tag"])
+  step("auth", "anonymous read ok, anonymous/wrong-password write 401")
+
   feats = cl.GetFeatures()
   check(isinstance(feats, list) and set(feats) == FEATURES and len(feats) == 4,
         "GetFeatures() must list exactly %r" % sorted(FEATURES), feats)
@@ -371,8 +383,13 @@ def main(argv):
   check(isinstance(res, list) and len(res) == 2 and res[0] is False and isinstance(res[1], str),
         "CancelJob on a finished job returns [False, message]", res)
   step("CancelJob(finished)", repr(res))
-  expect_api_error(404, cl.GetJobStatus, 99999999)
-  step("GetJobStatus(missing job)", "404")
+  # Ganeti 3.0.2 answers an unknown job id with every field null (decisions.md).
+  st = cl.GetJobStatus(99999999)
+  check(isinstance(st, dict) and st.get("status") is None and st.get("id") is None,
+        "GetJobStatus(unknown id) is a dict of nulls, as Ganeti 3.0.2", st)
+  check(cl.WaitForJobCompletion(99999999, period=0, retries=1) is False,
+        "WaitForJobCompletion(unknown id) is False")
+  step("GetJobStatus(unknown job)", "all fields null")
 
   # ---- errors ----
   jid = instance_create(cl, inst, node)
