@@ -2,6 +2,7 @@
 // SIGTERM leaves no process behind, kill -9 never re-runs a job.
 import test from 'ava';
 import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { startRapid } from './helpers/rapid.ts';
 import { startRedis } from './helpers/redis.ts';
@@ -117,4 +118,34 @@ test('kill -9 while a job runs: the job ends in error after restart and is never
   t.deepEqual((await rapi(second, 'GET', '/2/tags')).json, ['before-crash']);
   await new Promise((r) => setTimeout(r, 1500));
   t.is((await rapi(second, 'GET', `/2/jobs/${id}`)).json.status, 'error', 'still failed: it was not re-run');
+});
+
+test('finished jobs are archived after the retention time and deleted beyond the cap', async (t) => {
+  t.timeout(60_000);
+  const dataDir = tempDir('rapid-archive-');
+  const d = await startRapid({ dataDir, users: USERS, env: { RAPID_JOB_RETENTION: '1', RAPID_RECONCILE_INTERVAL: '1', RAPID_ARCHIVE_MAX: '2' } });
+  t.teardown(() => d.stop());
+  const ids: number[] = [];
+  for (const tag of ['a1', 'a2', 'a3', 'a4']) {
+    const id = (await rapi(d, 'PUT', `/2/tags?tag=${tag}`, WRITER)).json;
+    await waitForJob(d, id);
+    ids.push(id);
+  }
+  const listed = async () => (await rapi(d, 'GET', '/2/jobs')).json.map((j: { id: number }) => j.id);
+  for (let i = 0; i < 60 && (await listed()).some((id: number) => ids.includes(id)); i++) await new Promise((r) => setTimeout(r, 100));
+  t.deepEqual((await listed()).filter((id: number) => ids.includes(id)), [], 'archived jobs leave /2/jobs');
+  const newest = (await rapi(d, 'GET', `/2/jobs/${ids[3]}`)).json;
+  t.is(newest.status, 'success', 'an archived job stays readable by id');
+  t.is((await rapi(d, 'GET', `/2/jobs/${ids[0]}?strict=1`)).status, 404, 'beyond the cap the oldest are deleted');
+});
+
+test('SIGHUP reloads the users file', async (t) => {
+  t.timeout(30_000);
+  const d = await startRapid({ users: USERS });
+  t.teardown(() => d.stop());
+  t.is((await rapi(d, 'PUT', '/2/tags?tag=x', { user: 'late', password: 'pw' })).status, 401);
+  fs.writeFileSync(path.join(d.dataDir, 'users'), `${USERS}late {HA1}${createHash('md5').update('late:Ganeti Remote API:pw').digest('hex')} write\n`);
+  d.proc.kill('SIGHUP');
+  for (let i = 0; i < 50 && !/reloaded users/.test(d.stdout()); i++) await new Promise((r) => setTimeout(r, 50));
+  t.is((await rapi(d, 'PUT', '/2/tags?tag=x', { user: 'late', password: 'pw' })).status, 200);
 });
