@@ -40,9 +40,10 @@ export function createApp(o: ServerOptions): Koa {
       const e = toHttpError(err);
       if (e.code >= 500 && !(err instanceof HttpError)) console.error(`rapid: ${ctx.method} ${ctx.url}:`, err);
       ctx.status = e.code;
-      ctx.type = 'application/json';
-      for (const [k, v] of Object.entries(e.headers)) ctx.set(k, v);
       ctx.body = e.body();
+      // Exactly Ganeti's header: koa would append "; charset=utf-8".
+      ctx.set('Content-Type', 'application/json');
+      for (const [k, v] of Object.entries(e.headers)) ctx.set(k, v);
     }
   });
 
@@ -53,14 +54,14 @@ export function createApp(o: ServerOptions): Koa {
         if (!(ITEM[k] ?? NAME).test(v)) throw notFound();
       }
       const def = (METHODS as readonly string[]).includes(ctx.method) ? r.methods[ctx.method as Method] : undefined;
-      if (!def) throw notImplemented(`Method ${ctx.method} is unsupported for path ${ctx.path}`);
+      if (!def) throw notImplemented(`Method ${ctx.method} is unsupported for path ${ctx.url}`);
       const user = authorize(ctx.get('authorization') || undefined, def.access, o.svc.settings.requireAuth, o.users);
       const body = parseBody(await readBody(ctx.req, o.svc.settings.maxBodyBytes), ctx.get('content-type') || undefined);
       const req = new RapiRequest(ctx.method, ctx.path, params, new URLSearchParams(ctx.querystring), body, user);
       const result = await def.handle({ req, svc: o.svc, name: r.name });
       ctx.status = 200;
-      ctx.type = 'application/json';
       ctx.body = (result instanceof RawJson ? result.text : JSON.stringify(result ?? null)) + '\n';
+      ctx.set('Content-Type', 'application/json');
     });
   }
   app.use(router.routes());
