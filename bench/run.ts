@@ -7,7 +7,7 @@
 // asserted: the script exits 0 whatever they are (1 only if it breaks).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,7 +37,12 @@ const RAPID_JOB_OPTS = { attempts: 1, removeOnComplete: { age: 3600, count: 10_0
 // Output
 
 const out = (s = '') => process.stdout.write(s + '\n');
-const progress = (s: string) => process.stdout.write(`.. ${s}\n`);
+/** Phase marks (CLOCK_MONOTONIC µs, the clock of V8's profiles), written next to CPU profiles. */
+const marks: { phase: string; us: number }[] = [];
+const progress = (s: string) => {
+  marks.push({ phase: s, us: Number(process.hrtime.bigint() / 1000n) });
+  process.stdout.write(`.. ${s}\n`);
+};
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
@@ -159,6 +164,28 @@ function cpuSnapshot(procs: Procs): Record<string, number> {
 function cpuShare(procs: Procs, before: Record<string, number>, wallMs: number): string {
   const after = cpuSnapshot(procs);
   return Object.keys(procs).map((k) => `${k} ${Math.round(((after[k] - before[k]) / wallMs) * 100)}%`).join(', ');
+}
+
+/** Redis INFO commandstats: calls and µs per command. */
+async function commandStats(r: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const m = new Map<string, { calls: number; usec: number }>();
+  for (const line of (await r.info('commandstats')).split('\n')) {
+    const x = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (x) m.set(x[1], { calls: Number(x[2]), usec: Number(x[3]) });
+  }
+  return m;
+}
+
+function commandsPerJob(before: Map<string, { calls: number; usec: number }>, after: Map<string, { calls: number; usec: number }>, jobs: number): string[] {
+  const rows = [...after].map(([cmd, a]) => {
+    const b = before.get(cmd) ?? { calls: 0, usec: 0 };
+    return { cmd, calls: (a.calls - b.calls) / jobs, usec: (a.usec - b.usec) / jobs };
+  }).filter((r) => r.calls >= 0.05).sort((x, y) => y.calls - x.calls);
+  const total = rows.reduce((t, r) => ({ calls: t.calls + r.calls, usec: t.usec + r.usec }), { calls: 0, usec: 0 });
+  return [
+    `${total.calls.toFixed(1)} redis commands and ${total.usec.toFixed(0)} µs of redis CPU (command execution only) per job:`,
+    rows.map((r) => `${r.cmd} ${r.calls.toFixed(1)}`).join(', '),
+  ];
 }
 
 // ---------------------------------------------------------------------------
@@ -318,6 +345,7 @@ interface JobRun {
   q2rP99: number;
   cpu: string;
   failures: string[];
+  redisPerJob: string[];
 }
 
 async function tagJobs(o: {
@@ -329,6 +357,7 @@ async function tagJobs(o: {
   const put: number[] = [];
   let httpErrors = 0;
   const cpu0 = cpuSnapshot(o.ctx.procs);
+  const stats0 = await commandStats(o.ctx.stats);
   const t0 = Date.now();
   const p0 = performance.now();
   const sub = await loop({ conc: o.conc, n: o.n, durationMs: o.maxMs }, async (i) => {
@@ -341,6 +370,8 @@ async function tagJobs(o: {
   const { recs, unfinished } = await awaitJobs(o.ctx.checker, ids, 90_000);
   const observedMs = performance.now() - p0;
   const cpu = cpuShare(o.ctx.procs, cpu0, observedMs);
+  // Includes the benchmark's own GET /2/jobs checks only where rapid reads Redis for them.
+  const redisPerJob = commandsPerJob(stats0, await commandStats(o.ctx.stats), Math.max(1, ids.length));
   api.close();
   const ok = recs.filter((r) => r.status === 'success');
   const lastEnd = Math.max(...recs.map((r) => (r.end_ts ? tsMs(r.end_ts) : 0)));
@@ -352,6 +383,7 @@ async function tagJobs(o: {
     observedPerS: unfinished ? NaN : (ok.length / observedMs) * 1000,
     putP50: pct(put, 50), putP99: pct(put, 99), q2rP50: pct(q2r, 50), q2rP99: pct(q2r, 99), cpu,
     failures: failureKinds(recs),
+    redisPerJob,
   };
 }
 
@@ -416,6 +448,7 @@ interface Ctx {
   rapid: RapidProc;
   checker: Client;
   procs: Procs;
+  stats: Redis;
 }
 
 async function main(): Promise<void> {
@@ -441,7 +474,9 @@ async function main(): Promise<void> {
   const api = new Client(rapid.baseUrl, rapid.ca, { user: USER, password: PASSWORD, maxSockets: 1 });
   const checker = new Client(rapid.baseUrl, rapid.ca, { user: USER, password: PASSWORD, maxSockets: 16 });
   cleanups.push({ what: 'http clients', fn: async () => { api.close(); checker.close(); } });
-  const ctx: Ctx = { rapid, checker, procs };
+  const stats = new Redis(redis.url, { maxRetriesPerRequest: 3 });
+  cleanups.push({ what: 'stats client', fn: async () => stats.disconnect() });
+  const ctx: Ctx = { rapid, checker, procs, stats };
   // startRapid passes no RAPID_JOB_CONCURRENCY, so the daemon uses its default.
   const jobConcurrency = loadSettings({}).jobConcurrency;
 
@@ -546,6 +581,9 @@ async function main(): Promise<void> {
   out(`   rapid runs jobs with RAPID_JOB_CONCURRENCY=${jobConcurrency} (default). CPU use during each run (100 % = one core):`);
   for (const r of runs) out(`     ${r.label}, conc ${r.conc}: ${r.cpu}`);
   for (const r of runs) for (const f of r.failures) out(`   failed (${r.label}, conc ${r.conc}): ${f}`);
+  const s32 = runs.find((r) => r.label === 'spread' && r.conc === 32)!;
+  out(`   Redis work for spread, conc 32 (includes the final GET /2/jobs/<id> check: hgetall+lrange per job):`);
+  for (const l of s32.redisPerJob) out(`     ${l}`);
 
   table('3. queued → running latency (job received_ts → start_ts, as recorded by rapid)', ['situation', 'jobs', 'p50', 'p99', 'client submit→success p50 / p99'], [
     ['idle: one job at a time (/wait long-poll)', String(idle.n), `${f2(idle.q2rP50)} ms`, `${f2(idle.q2rP99)} ms`, `${f1(idle.rttP50)} / ${f1(idle.rttP99)} ms`],
@@ -596,6 +634,11 @@ async function main(): Promise<void> {
     ['queued→running p50, idle / under load (no target)', `${f2(idle.q2rP50)} / ${f2(spread32.q2rP50)} ms`, 'info'],
   ]);
   out(`\nTotal run time ${f1((performance.now() - started) / 1000)} s.`);
+  if (profileDir) {
+    progress('end');
+    writeFileSync(path.join(profileDir, 'phases.json'), JSON.stringify(marks, null, 1));
+    out(`CPU profiles of the daemon and its node worker are written to ${profileDir} when they exit (phases.json: phase start times).`);
+  }
 }
 
 const watchdog = setTimeout(() => {

@@ -1,5 +1,6 @@
 // Shapes shared by several collections: index lists and tag resources.
-import type { Kind } from '../../src/model.ts';
+import type { Kind, KindMap } from '../../src/model.ts';
+import type { Snapshot } from '../../src/store/snapshot.ts';
 import { notFound } from '../errors.ts';
 import { dryRun, opcode, read, type Call, type MethodDef, type Method } from '../resource.ts';
 import { niceSort } from '../views.ts';
@@ -12,12 +13,8 @@ export function uriList(names: Iterable<string>, prefix: string, key: 'id' | 'na
 type NamedKind = Exclude<Kind, 'cluster'>;
 
 /** The object a tag resource is about; 404 for GETs of missing objects. */
-function tagOwner(c: Call, kind: Kind, param?: string): { tags: string[] } {
-  if (kind === 'cluster') return c.svc.cfg.cluster;
-  const obj = c.svc.cfg.byName(kind as NamedKind, c.req.params[param!]);
-  if (!obj) throw notFound();
-  return obj;
-}
+const tagOwner = (c: Call, kind: Kind, param?: string): { tags: string[] } =>
+  kind === 'cluster' ? c.svc.cfg.cluster : lookup(c, kind, param!);
 
 /**
  * /2/tags, /2/instances/[n]/tags, ...: GET reads the tags; PUT/DELETE submit
@@ -34,5 +31,29 @@ export function tagMethods(kind: Kind, param?: string): Partial<Record<Method, M
     GET: read((c) => [...tagOwner(c, kind, param).tags]),
     PUT: opcode('OP_TAGS_SET', { input }),
     DELETE: opcode('OP_TAGS_DEL', { input }),
+  };
+}
+
+/** The object a URL names (`params[param]`), or 404; `?lock=` is validated like Ganeti. */
+export function lookup<K extends NamedKind>(c: Call, kind: K, param: string): KindMap[K] {
+  c.req.flag('lock');
+  const obj = c.svc.cfg.byName(kind, c.req.params[param]);
+  if (!obj) throw notFound();
+  return obj;
+}
+
+/** A collection's index / bulk listing and single-object lookup. */
+export function collection<K extends NamedKind>(
+  kind: K, param: string, prefix: string, key: 'id' | 'name',
+  dict: (s: Snapshot, obj: KindMap[K]) => Record<string, unknown>,
+) {
+  return {
+    list: read((c) => {
+      const objs = c.svc.cfg.all(kind);
+      if (!c.req.flag('bulk')) return uriList(objs.map((o) => o.name), prefix, key);
+      const byName = new Map(objs.map((o) => [o.name, o]));
+      return niceSort(byName.keys()).map((n) => dict(c.svc.cfg, byName.get(n)!));
+    }),
+    get: (c: Call) => lookup(c, kind, param),
   };
 }

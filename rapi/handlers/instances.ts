@@ -1,8 +1,8 @@
 // /2/instances and everything below it (rlib2 R_2_instances*).
-import { notFound, badRequest } from '../errors.ts';
+import { badRequest } from '../errors.ts';
 import { buildOpcode, dryRun, opcode, read, requireDict, pyType, type Call, type MethodDef } from '../resource.ts';
 import { instanceDict, niceSort } from '../views.ts';
-import { uriList } from './common.ts';
+import { lookup, uriList } from './common.ts';
 import type { Instance } from '../../src/model.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import { fillOpcode } from '../../jobs/opcodes.ts';
@@ -30,12 +30,6 @@ export class RawJson {
   constructor(readonly text: string) {}
 }
 
-export function getInstance(c: Call): Instance {
-  const inst = c.svc.cfg.byName('instance', c.req.params.instance_name);
-  if (!inst) throw notFound();
-  return inst;
-}
-
 export const list: MethodDef = read((c) => {
   const { cfg } = c.svc;
   if (!c.req.flag('bulk')) return uriList([...cfg.instances.values()].map((i) => i.name), '/2/instances/', 'id');
@@ -43,10 +37,7 @@ export const list: MethodDef = read((c) => {
   return new RawJson(`[${niceSort(byName.keys()).map((n) => instanceJson(cfg, byName.get(n)!)).join(',')}]`);
 });
 
-export const one: MethodDef = read((c) => {
-  c.req.flag('lock'); // validated like Ganeti; reads never need locks here
-  return new RawJson(instanceJson(c.svc.cfg, getInstance(c)));
-});
+export const one: MethodDef = read((c) => new RawJson(instanceJson(c.svc.cfg, lookup(c, 'instance', 'instance_name'))));
 
 /** rlib2._ParseInstanceCreateRequestVersion1 via the __version__ check. */
 export const create: MethodDef = {

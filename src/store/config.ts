@@ -142,6 +142,11 @@ export class ConfigStore implements Snapshot {
   get instances() { return this.maps.instance as Map<string, KindMap['instance']>; }
   get networks() { return this.maps.network as Map<string, KindMap['network']>; }
 
+  /** Every object of a kind. */
+  all<T extends Exclude<Kind, 'cluster'>>(kind: T): KindMap[T][] {
+    return [...this.maps[kind].values()] as KindMap[T][];
+  }
+
   byName<T extends Exclude<Kind, 'cluster'>>(kind: T, name: string): KindMap[T] | undefined {
     const uuid = this.names[kind].get(name);
     return uuid === undefined ? undefined : (this.maps[kind].get(uuid) as KindMap[T]);

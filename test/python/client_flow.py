@@ -151,11 +151,12 @@ def maybe_raise(result):
   return cls, args[0], ecode
 
 
-def instance_create(cl, name, node, **extra):
+def instance_create(cl, name, node, disk_template_override=None, **extra):
   kwargs = dict(os="noop", pnode=node, name_check=False, ip_check=False,
                 beparams={"memory": 128}, hypervisor="fake")
   kwargs.update(extra)
-  return cl.CreateInstance("create", name, "file", [{"size": 128}], [{}], **kwargs)
+  return cl.CreateInstance("create", name, disk_template_override or "file", [{"size": 128}],
+                           [{}], **kwargs)
 
 
 def main(argv):
@@ -248,6 +249,25 @@ def main(argv):
         (n.get("group.uuid"), dflt[0].get("uuid")))
   step("GetGroups(bulk)", "default: node_cnt=%s" % dflt[0].get("node_cnt"))
 
+  g = cl.GetGroup("default")
+  check(g.get("name") == "default" and g.get("node_list") == [node], "GetGroup('default')", g)
+  expect_api_error(404, cl.GetGroup, "no-such-group")
+  step("GetGroup", "default uuid=%s" % g.get("uuid"))
+
+  # ---- node and group tags ----
+  ntag, gtag = "ntag-%s" % suffix, "gtag-%s" % suffix
+  run_job(cl, cl.AddNodeTags(node, [ntag]), "AddNodeTags")
+  check(ntag in cl.GetNodeTags(node), "GetNodeTags() after add", cl.GetNodeTags(node))
+  check(ntag in cl.GetNode(node).get("tags", []), "GetNode().tags after add", cl.GetNode(node).get("tags"))
+  run_job(cl, cl.DeleteNodeTags(node, [ntag]), "DeleteNodeTags")
+  check(ntag not in cl.GetNodeTags(node), "GetNodeTags() after delete", cl.GetNodeTags(node))
+  run_job(cl, cl.AddGroupTags("default", [gtag]), "AddGroupTags")
+  check(gtag in cl.GetGroupTags("default"), "GetGroupTags() after add", cl.GetGroupTags("default"))
+  run_job(cl, cl.DeleteGroupTags("default", [gtag]), "DeleteGroupTags")
+  check(gtag not in cl.GetGroupTags("default"), "GetGroupTags() after delete",
+        cl.GetGroupTags("default"))
+  step("node/group tags", "added and removed")
+
   # ---- cluster tags ----
   tag_a, tag_b = "flow-a-%s" % suffix, "flow-b-%s" % suffix
   before = cl.GetClusterTags()
@@ -328,6 +348,16 @@ def main(argv):
     i = cl.GetInstance(inst)
     check(i.get("status") == "running", "status after %s reboot" % kind, i.get("status"))
 
+  # Ganeti's LUInstanceReboot starts a stopped instance ("was already
+  # stopped, starting now") and marks it up, whatever the reboot type.
+  run_job(cl, cl.ShutdownInstance(inst), "ShutdownInstance(before reboot)")
+  check(cl.GetInstance(inst).get("status") == "ADMIN_down", "stopped before reboot")
+  run_job(cl, cl.RebootInstance(inst, reboot_type="hard"), "RebootInstance(hard, stopped)")
+  i = cl.GetInstance(inst)
+  check(i.get("status") == "running" and i.get("admin_state") == "up",
+        "a hard reboot of a stopped instance starts it and marks it up",
+        (i.get("status"), i.get("admin_state")))
+
   itag = "itag-%s" % suffix
   jid = cl.AddInstanceTags(inst, [itag, "other"])
   run_job(cl, jid, "AddInstanceTags")
@@ -348,6 +378,32 @@ def main(argv):
   check(i.get("status") == "running", "status after ReinstallInstance(no_startup=False)",
         i.get("status"))
   step("GetInstance after reinstall", i["status"])
+
+  # Cancel a job right after submission, while a reboot holds the instance
+  # lock. Whichever wins, the answer and the job's final state must agree:
+  # [True, ..] -> canceled (opresult null), [False, ..] -> it ran.
+  canceled = 0
+  for k in range(4):
+    reboot = cl.RebootInstance(inst, reboot_type="hard")
+    jid = cl.AddInstanceTags(inst, ["cancel-%d" % k])
+    res = cl.CancelJob(jid)
+    check(isinstance(res, list) and len(res) == 2 and isinstance(res[0], bool)
+          and isinstance(res[1], str), "CancelJob returns [bool, message]", res)
+    info, _logs, _rounds = wait_change(cl, jid, ("status", "opstatus", "opresult"))
+    if res[0]:
+      canceled += 1
+      check(info == ["canceled", ["canceled"], [None]],
+            "job %s: CancelJob said %r, so it must end canceled" % (jid, res), info)
+    else:
+      check(info[0] == "success", "job %s: CancelJob said %r, so it must run" % (jid, res), info)
+    run_job(cl, reboot, "RebootInstance(hard, lock holder %d)" % k)
+  leftover = [t for t in cl.GetInstanceTags(inst) if t.startswith("cancel-")]
+  check(len(leftover) == 4 - canceled, "only jobs that were not canceled set their tag",
+        (canceled, leftover))
+  if leftover:
+    run_job(cl, cl.DeleteInstanceTags(inst, leftover), "DeleteInstanceTags(cancel leftovers)")
+  check(cl.GetInstance(inst).get("status") == "running", "running after the reboots")
+  step("CancelJob(just submitted)", "%d of 4 canceled, states consistent" % canceled)
 
   # ---- jobs ----
   jobs = cl.GetJobs()
@@ -413,6 +469,18 @@ def main(argv):
   cls, msg, ecode = maybe_raise(job["opresult"][0])
   check(cls == "OpPrereqError" and ecode == "unknown_entity",
         "shutdown of a missing instance fails with OpPrereqError unknown_entity", job["opresult"])
+
+  jid = instance_create(cl, "flow-badnode-%s.example.com" % suffix, "no-such-node.example.com")
+  job = run_job(cl, jid, "CreateInstance(unknown pnode)", expect="error")
+  cls, msg, ecode = maybe_raise(job["opresult"][0])
+  check(cls == "OpPrereqError" and ecode == "unknown_entity",
+        "create on an unknown node fails with OpPrereqError unknown_entity", job["opresult"])
+
+  jid = instance_create(cl, "flow-badtpl-%s.example.com" % suffix, node, disk_template_override="plain")
+  job = run_job(cl, jid, "CreateInstance(disabled template)", expect="error")
+  cls, msg, ecode = maybe_raise(job["opresult"][0])
+  check(cls == "OpPrereqError" and ecode == "wrong_input",
+        "create with a disabled disk template fails with OpPrereqError wrong_input", job["opresult"])
 
   # ---- dry run ----
   dry = "flow-dry-%s.example.com" % suffix
