@@ -294,7 +294,8 @@ function failureKinds(recs: JobRec[]): string[] {
   const n = new Map<string, number>();
   for (const r of recs) {
     if (r.status === 'success') continue;
-    const msg = JSON.stringify(r.opresult?.[0] ?? r.status).slice(0, 160);
+    // start_ts set: the executor did start the job before it was marked failed.
+    const msg = JSON.stringify(r.opresult?.[0] ?? r.status).slice(0, 160) + (r.start_ts ? ' [had started]' : ' [never started]');
     n.set(msg, (n.get(msg) ?? 0) + 1);
   }
   return [...n].map(([m, c]) => `${c} × ${m}`);

@@ -1,15 +1,11 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { ParameterError } from '../jobs/errors.ts';
 import * as ht from '../jobs/ht.ts';
 import { COMMON_PARAMS, OPCODE_DEFS } from '../jobs/opcode-defs.ts';
 import { fillOpcode, opcodeDef, summary, validateOpcode } from '../jobs/opcodes.ts';
 import type { Opcode } from '../jobs/opcodes.ts';
 
-// The compiled test runs from dist/test/: the repo root is two levels up and
-// the shared reference directory sits beside the repo.
-const REFERENCE = new URL('../../../shared/reference/', import.meta.url);
-const readReference = (name: string): string => readFileSync(new URL(name, REFERENCE), 'utf8');
+import { readReference } from './helpers/reference.ts';
 
 interface Vector {
   name: string;

@@ -17,7 +17,7 @@ import type { Instance, Node } from '../src/model.ts';
 import { FakeSnapshot } from './helpers/fake-snapshot.ts';
 import { tempDir } from './helpers/pids.ts';
 
-const REFERENCE = '/work/shared/reference';
+import { REFERENCE_DIR as REFERENCE } from './helpers/reference.ts';
 const run = promisify(execFile);
 
 interface Vector { name: string; body: string }

@@ -1,6 +1,7 @@
 // Ganeti 3.0.2's own RAPI request/response vectors (../shared/reference/
 // ganeti-vectors.json, produced by Ganeti's server code over a stub master
 // daemon) and what a conformance test needs to replay them against rapid.
+import { REFERENCE_DIR } from './reference.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './pids.ts';
@@ -27,7 +28,7 @@ export interface Vector {
   submitted_ops: Record<string, unknown>[][] | null;
 }
 
-export const VECTORS_PATH = path.resolve(repoRoot, '..', 'shared', 'reference', 'ganeti-vectors.json');
+export const VECTORS_PATH = path.join(REFERENCE_DIR, 'ganeti-vectors.json');
 
 export function loadVectors(file = VECTORS_PATH): Vector[] {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as Vector[];
