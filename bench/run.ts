@@ -180,11 +180,13 @@ function commandsPerJob(before: Map<string, { calls: number; usec: number }>, af
   const rows = [...after].map(([cmd, a]) => {
     const b = before.get(cmd) ?? { calls: 0, usec: 0 };
     return { cmd, calls: (a.calls - b.calls) / jobs, usec: (a.usec - b.usec) / jobs };
-  }).filter((r) => r.calls >= 0.05).sort((x, y) => y.calls - x.calls);
+  }).filter((r) => r.calls >= 0.05).sort((x, y) => y.usec - x.usec);
   const total = rows.reduce((t, r) => ({ calls: t.calls + r.calls, usec: t.usec + r.usec }), { calls: 0, usec: 0 });
+  const fmt = (r: { cmd: string; calls: number; usec: number }) => `${r.cmd} ${r.calls.toFixed(1)} (${r.usec.toFixed(0)} µs)`;
   return [
-    `${total.calls.toFixed(1)} redis commands and ${total.usec.toFixed(0)} µs of redis CPU (command execution only) per job:`,
-    rows.map((r) => `${r.cmd} ${r.calls.toFixed(1)}`).join(', '),
+    `${total.calls.toFixed(1)} redis commands (calls made inside Lua scripts included) and ${total.usec.toFixed(0)} µs of redis`,
+    `command time per job; by time: ${rows.slice(0, 8).map(fmt).join(', ')};`,
+    `other: ${rows.slice(8).map((r) => `${r.cmd} ${r.calls.toFixed(1)}`).join(', ')}`,
   ];
 }
 
@@ -289,16 +291,21 @@ interface JobRec {
   received_ts: [number, number]; start_ts: [number, number] | null; end_ts: [number, number] | null;
 }
 
-/** Distinct failure messages with their counts, e.g. "OpExecError: … ×3". */
-function failureKinds(recs: JobRec[]): string[] {
-  const n = new Map<string, number>();
+/**
+ * Distinct failure messages with their counts, whether the executor had
+ * started those jobs (start_ts set), and when they were marked finished
+ * (end_ts, seconds after `t0Ms`).
+ */
+function failureKinds(recs: JobRec[], t0Ms: number): string[] {
+  const n = new Map<string, { count: number; first: number; last: number }>();
   for (const r of recs) {
     if (r.status === 'success') continue;
-    // start_ts set: the executor did start the job before it was marked failed.
     const msg = JSON.stringify(r.opresult?.[0] ?? r.status).slice(0, 160) + (r.start_ts ? ' [had started]' : ' [never started]');
-    n.set(msg, (n.get(msg) ?? 0) + 1);
+    const end = r.end_ts ? (tsMs(r.end_ts) - t0Ms) / 1000 : NaN;
+    const e = n.get(msg) ?? { count: 0, first: Infinity, last: -Infinity };
+    n.set(msg, { count: e.count + 1, first: Math.min(e.first, end), last: Math.max(e.last, end) });
   }
-  return [...n].map(([m, c]) => `${c} × ${m}`);
+  return [...n].map(([m, e]) => `${e.count} × ${m}, end_ts +${f1(e.first)}…+${f1(e.last)} s`);
 }
 
 /** Polls until every job is finished: first the newest, then all of them once, then stragglers. */
@@ -383,7 +390,7 @@ async function tagJobs(o: {
     perS: unfinished ? NaN : ok.length / ((lastEnd - t0) / 1000),
     observedPerS: unfinished ? NaN : (ok.length / observedMs) * 1000,
     putP50: pct(put, 50), putP99: pct(put, 99), q2rP50: pct(q2r, 50), q2rP99: pct(q2r, 99), cpu,
-    failures: failureKinds(recs),
+    failures: failureKinds(recs, t0),
     redisPerJob,
   };
 }
@@ -586,9 +593,9 @@ async function main(): Promise<void> {
   out(`   Redis work for spread, conc 32 (includes the final GET /2/jobs/<id> check: hgetall+lrange per job):`);
   for (const l of s32.redisPerJob) out(`     ${l}`);
 
-  table('3. queued → running latency (job received_ts → start_ts, as recorded by rapid)', ['situation', 'jobs', 'p50', 'p99', 'client submit→success p50 / p99'], [
-    ['idle: one job at a time (/wait long-poll)', String(idle.n), `${f2(idle.q2rP50)} ms`, `${f2(idle.q2rP99)} ms`, `${f1(idle.rttP50)} / ${f1(idle.rttP99)} ms`],
-    ...runs.map((r) => [`under load: ${r.label}, HTTP conc ${r.conc}`, String(r.submitted), `${f2(r.q2rP50)} ms`, `${f2(r.q2rP99)} ms`, '']),
+  table('3. queued → running latency (job received_ts → start_ts as recorded by rapid, 1 ms resolution)', ['situation', 'jobs', 'p50', 'p99', 'client submit→success p50 / p99'], [
+    ['idle: one job at a time (/wait long-poll)', String(idle.n), `${f0(idle.q2rP50)} ms`, `${f0(idle.q2rP99)} ms`, `${f1(idle.rttP50)} / ${f1(idle.rttP99)} ms`],
+    ...runs.map((r) => [`under load: ${r.label}, HTTP conc ${r.conc}`, String(r.submitted), `${f0(r.q2rP50)} ms`, `${f0(r.q2rP99)} ms`, '']),
   ]);
 
   // --- 6b. reads under a job load ---------------------------------------------
@@ -598,6 +605,7 @@ async function main(): Promise<void> {
   const thread = new Thread(path.join(here, 'tag-load.js'), {
     workerData: { baseUrl: rapid.baseUrl, ca: rapid.ca, user: USER, password: PASSWORD, conc: 32, durationMs: loadMs, names },
   });
+  const loadT0 = Date.now();
   let loadDone = false;
   const loadResult = new Promise<{ ids: number[]; errors: number; ms: number }>((resolve, reject) => {
     thread.once('message', (m) => { loadDone = true; resolve(m); });
@@ -619,7 +627,7 @@ async function main(): Promise<void> {
     ]);
   out(`   ${idleReads.inst.length} idle / ${loadReads.inst.length} loaded samples per request; load: ${load.ids.length} jobs submitted in ${f1(load.ms / 1000)} s,`);
   out(`   ${loadOk} succeeded, ${load.errors} HTTP errors, ${loadJobs.unfinished} unfinished after the wait.`);
-  for (const f of failureKinds(loadJobs.recs)) out(`   failed (load): ${f}`);
+  for (const f of failureKinds(loadJobs.recs, loadT0)) out(`   failed (load): ${f}`);
 
   // --- summary -----------------------------------------------------------------
   const spread32 = runs.find((r) => r.label === 'spread' && r.conc === 32)!;
@@ -632,7 +640,7 @@ async function main(): Promise<void> {
     ['GET /2/info req/s (conc 32) ≥ 50 % of bare https', `${f0(rapidRps)} vs ${f0(bareRps)} req/s = ${pctOf(rapidRps, bareRps)}`, verdict(rapidRps >= 0.5 * bareRps)],
     ['GET /2/instances/<n> p50 under job load ≤ 2× idle', `${f2(pct(loadReads.inst, 50))} vs ${f2(pct(idleReads.inst, 50))} ms = ${ratio(pct(loadReads.inst, 50), pct(idleReads.inst, 50))}`, verdict(instRatio <= 2)],
     ['GET /2/info p50 under job load ≤ 2× idle', `${f2(pct(loadReads.info, 50))} vs ${f2(pct(idleReads.info, 50))} ms = ${ratio(pct(loadReads.info, 50), pct(idleReads.info, 50))}`, verdict(infoRatio <= 2)],
-    ['queued→running p50, idle / under load (no target)', `${f2(idle.q2rP50)} / ${f2(spread32.q2rP50)} ms`, 'info'],
+    ['queued→running p50, idle / under load (no target)', `${f0(idle.q2rP50)} / ${f0(spread32.q2rP50)} ms`, 'info'],
   ]);
   out(`\nTotal run time ${f1((performance.now() - started) / 1000)} s.`);
   if (profileDir) {

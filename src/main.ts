@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSettings } from './settings.ts';
 import { startRedis, type EmbeddedRedis } from './redis-server.ts';
-import { connect, connectForWorker } from './store/redis.ts';
+import { closeQuietly, connect, connectForWorker } from './store/redis.ts';
 import { ConfigStore } from './store/config.ts';
 import { ensureCluster } from './cluster-init.ts';
 import { JobIdFloor } from './job-id-floor.ts';
@@ -79,6 +79,8 @@ async function main(): Promise<void> {
     worker = spawn(process.execPath, [path.join(here, 'node-worker.js')], {
       env: { ...process.env, REDIS_URL: redisUrl, RAPID_NODE_NAME: node.name, RAPID_NODE_UUID: node.uuid, RAPID_DATA_DIR: settings.dataDir },
       stdio: ['pipe', 'inherit', 'inherit'],
+      // Its own process group: a terminal's Ctrl-C reaches rapid, which stops it in order.
+      detached: true,
     });
     const w = worker;
     pids.record('worker', w.pid!, 'node-worker');
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
       await new Promise((r) => worker!.once('exit', r));
     }
     await Promise.allSettled([rpc.close(), queue.close(), cfg.stop()]);
-    await Promise.allSettled([redis.quit(), subscriber.quit(), workerConn.quit()]);
+    await Promise.allSettled([redis, subscriber, workerConn].map(closeQuietly));
     if (embedded) {
       await embedded.stop();
       pids.remove('redis', embedded.pid);

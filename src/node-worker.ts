@@ -4,7 +4,7 @@
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import path from 'node:path';
 import { mkdir, statfs } from 'node:fs/promises';
-import { connect, connectForWorker } from './store/redis.ts';
+import { closeQuietly, connect, connectForWorker } from './store/redis.ts';
 import { K, QUEUE_PREFIX, nodeQueue } from './store/keys.ts';
 import { RUNTIME_TTL_MS } from './store/config.ts';
 import type { NodeRuntime } from './model.ts';
@@ -145,7 +145,7 @@ export class NodeWorker {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.worker?.close();
-    await this.redis.quit().catch(() => undefined);
+    await closeQuietly(this.redis);
   }
 }
 

@@ -29,7 +29,7 @@ export async function startRedis(dataDir: string, onExit: (code: number | null) 
     '--port', '0', '--unixsocket', sock, '--unixsocketperm', '700', '--dir', dir, '--pidfile', pidFile,
     '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction',
     '--daemonize', 'no', '--loglevel', 'warning',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], detached: true }); // own process group: rapid stops it last
   let out = '';
   child.stdout!.on('data', (b) => { out += b; });
   child.stderr!.on('data', (b) => { out += b; });

@@ -20,3 +20,10 @@ function logErrors(r: Redis): Redis {
   r.on('ready', () => { last = ''; });
   return r;
 }
+
+/** Close a connection at shutdown; errors from a closing socket are expected. */
+export async function closeQuietly(r: Redis): Promise<void> {
+  r.removeAllListeners('error');
+  r.on('error', () => undefined);
+  await r.quit().catch(() => r.disconnect());
+}
