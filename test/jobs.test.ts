@@ -183,3 +183,20 @@ test.serial('job ids are never reused and increase', async (t) => {
   await waitForJob(c.rapid, b, WRITER);
   t.deepEqual((await rapi(c.rapid, 'GET', '/2/tags')).json.sort(), ['x1', 'x2']);
 });
+
+test.serial('the fake hypervisor keeps real state: memory in use shows in the node\'s mfree', async (t) => {
+  const mfree = async () => (await rapi(c.rapid, 'GET', `/2/nodes/${NODE}`)).json.mfree as number;
+  const before = await mfree();
+  const job = await c.job('POST', '/2/instances', { body: createBody('big1', { beparams: { memory: '4G' } }) });
+  t.is(job.status, 'success');
+  const inst = (await rapi(c.rapid, 'GET', '/2/instances/big1')).json;
+  t.is(inst.oper_ram, 4096);
+  t.is(inst.beparams.maxmem, 4096);
+  const during = await mfree();
+  t.true(before - during > 3000, `mfree ${before} → ${during} after starting a 4 GiB instance`);
+  t.is((await c.job('PUT', '/2/instances/big1/shutdown')).status, 'success');
+  const after = await mfree();
+  t.true(after - during > 3000, `mfree ${during} → ${after} after stopping it`);
+  t.is((await rapi(c.rapid, 'GET', '/2/instances/big1')).json.oper_ram, null);
+  t.is((await c.job('DELETE', '/2/instances/big1')).status, 'success');
+});
