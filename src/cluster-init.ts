@@ -1,6 +1,9 @@
 // First start: this host becomes a one-node cluster (gnt-cluster init);
 // later starts find the configuration in Redis and change nothing.
 import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { K } from './store/keys.ts';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ConfigStore } from './store/config.ts';
@@ -40,4 +43,15 @@ export async function ensureCluster(cfg: ConfigStore, redis: Redis, settings: Se
     { kind: 'cluster', obj: cluster, isNew: true },
   ]);
   return true;
+}
+
+/**
+ * The secret node workers present to join: made once per cluster, kept in
+ * Redis and written (0600) into the master's data dir for the operator.
+ */
+export async function ensureClusterSecret(redis: Redis, file: string): Promise<string> {
+  await redis.set(K.clusterSecret, randomBytes(24).toString('base64url'), 'NX');
+  const secret = (await redis.get(K.clusterSecret))!;
+  if (!existsSync(file)) writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
 }

@@ -10,7 +10,7 @@ import { loadSettings } from './settings.ts';
 import { startRedis, type EmbeddedRedis } from './redis-server.ts';
 import { closeQuietly, connect, connectForWorker } from './store/redis.ts';
 import { ConfigStore } from './store/config.ts';
-import { ensureCluster } from './cluster-init.ts';
+import { ensureCluster, ensureClusterSecret } from './cluster-init.ts';
 import { JobIdFloor } from './job-id-floor.ts';
 import { PidFiles } from './pidfiles.ts';
 import { ensureSelfSigned, loadTls } from '../certs/selfsigned.ts';
@@ -24,7 +24,6 @@ import { JobWatch } from '../jobs/watch.ts';
 import { LockManager } from '../jobs/locks.ts';
 import { Executor } from '../jobs/executor.ts';
 import { NodeRpc, STEP } from '../jobs/node-rpc.ts';
-import { installNoopOs } from '../hypervisor/os.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VERSION = (JSON.parse(readFileSync(path.join(here, '../../package.json'), 'utf8')) as { version: string }).version;
@@ -53,7 +52,7 @@ async function main(): Promise<void> {
   const floor = embedded ? new JobIdFloor(path.join(settings.dataDir, 'job-id-floor'), redis) : undefined;
   await floor?.start();
   if (await ensureCluster(cfg, redis, settings)) console.log(`rapid: initialised cluster ${cfg.cluster.name}`);
-  await installNoopOs(path.join(settings.dataDir, 'os'));
+  await ensureClusterSecret(redis, path.join(settings.dataDir, 'cluster-secret'));
 
   const jobs = new JobStore(redis);
   const queue = new JobQueue(redis, jobs);
@@ -77,7 +76,7 @@ async function main(): Promise<void> {
     const node = cfg.byName('node', settings.nodeName);
     if (!node) { console.error(`rapid: node ${settings.nodeName} is not in the cluster; no local worker`); return; }
     worker = spawn(process.execPath, [path.join(here, 'node-worker.js')], {
-      env: { ...process.env, REDIS_URL: redisUrl, RAPID_NODE_NAME: node.name, RAPID_NODE_UUID: node.uuid, RAPID_DATA_DIR: settings.dataDir },
+      env: { ...process.env, REDIS_URL: redisUrl, RAPID_NODE_NAME: node.name, RAPID_NODE_UUID: node.uuid, RAPID_DATA_DIR: settings.dataDir, RAPID_PARENT_PIPE: '1' },
       stdio: ['pipe', 'inherit', 'inherit'],
       // Its own process group: a terminal's Ctrl-C reaches rapid, which stops it in order.
       detached: true,

@@ -3,17 +3,22 @@
 // (heartbeat) so the cluster knows what runs where. Guests outlive it.
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import path from 'node:path';
-import { mkdir, statfs } from 'node:fs/promises';
+import os from 'node:os';
+import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { closeQuietly, connect, connectForWorker } from './store/redis.ts';
 import { K, QUEUE_PREFIX, nodeQueue } from './store/keys.ts';
-import { RUNTIME_TTL_MS } from './store/config.ts';
+import { ConfigStore, RUNTIME_TTL_MS } from './store/config.ts';
+import { JobStore } from '../jobs/store.ts';
+import { JobQueue } from '../jobs/queue.ts';
+import { fillOpcode } from '../jobs/opcodes.ts';
+import { calcStatus } from '../jobs/status.ts';
 import type { NodeRuntime } from './model.ts';
 import { STEP, STEP_ERROR_PREFIX, type NodeStepResult } from '../jobs/node-rpc.ts';
 import type { InstanceSpec } from '../jobs/ops/instance-spec.ts';
 import { FakeHypervisor } from '../hypervisor/fake.ts';
 import type { HypervisorDriver } from '../hypervisor/driver.ts';
 import { FileDisks } from '../hypervisor/disks.ts';
-import { DEFAULT_OS_SEARCH_PATH, listOs, runCreate } from '../hypervisor/os.ts';
+import { DEFAULT_OS_SEARCH_PATH, installNoopOs, listOs, runCreate } from '../hypervisor/os.ts';
 
 export interface NodeWorkerOptions {
   redisUrl: string;
@@ -136,6 +141,10 @@ export class NodeWorker {
   }
 
   private async heartbeat(): Promise<NodeRuntime> {
+    if (!(await this.redis.hexists(K.config, `node:${this.o.nodeUuid}`))) {
+      console.log(`rapid-node: node ${this.o.nodeName} was removed from the cluster; stopping`);
+      void this.stop().then(() => process.exit(0));
+    }
     const rt = await this.runtime();
     const json = JSON.stringify(rt);
     await this.redis.multi().set(K.runtime(this.o.nodeUuid), json, 'PX', RUNTIME_TTL_MS * 6).publish(K.runtimeChanged, json).exec();
@@ -149,14 +158,56 @@ export class NodeWorker {
   }
 }
 
-/** Entry point when run as its own process (src/main.ts forks it). */
+/**
+ * Find this node in the cluster, or join it: check the cluster secret and
+ * submit OP_NODE_ADD for ourselves (as a Shaken Fist hypervisor joins).
+ */
+async function joinCluster(env: NodeJS.ProcessEnv, redisUrl: string, name: string): Promise<string> {
+  const redis = connect(redisUrl);
+  try {
+    const cfg = new ConfigStore(redis);
+    await cfg.reload();
+    const known = cfg.byName('node', name);
+    if (known) return known.uuid;
+    const secret = env.RAPID_CLUSTER_SECRET ?? (env.RAPID_CLUSTER_SECRET_FILE ? (await readFile(env.RAPID_CLUSTER_SECRET_FILE, 'utf8')).trim() : '');
+    if (!secret || secret !== (await redis.get(K.clusterSecret))) {
+      throw new Error('the cluster secret is missing or wrong (RAPID_CLUSTER_SECRET or RAPID_CLUSTER_SECRET_FILE; see $RAPID_DATA_DIR/cluster-secret on the master)');
+    }
+    const jobs = new JobStore(redis);
+    const queue = new JobQueue(redis, jobs);
+    const op = fillOpcode('OP_NODE_ADD', {
+      node_name: name, primary_ip: env.RAPID_PRIMARY_IP ?? null, secondary_ip: env.RAPID_SECONDARY_IP ?? null,
+      group: env.RAPID_NODE_GROUP ?? null, reason: [['rapid:node-worker', 'join', Date.now() * 1e6]],
+    });
+    const id = await queue.submit([op]);
+    await queue.close();
+    for (;;) {
+      const rec = await jobs.get(id);
+      const status = rec && calcStatus(rec.opstatus);
+      if (status === 'success') break;
+      if (status === 'error' || status === 'canceled') throw new Error(`joining failed (job ${id}): ${JSON.stringify(rec!.opresult)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await cfg.reload();
+    const node = cfg.byName('node', name);
+    if (!node) throw new Error(`node ${name} missing after job ${id}`);
+    console.log(`rapid-node: joined the cluster as ${name} (job ${id})`);
+    return node.uuid;
+  } finally {
+    await closeQuietly(redis);
+  }
+}
+
+/** Entry point when run as its own process (src/main.ts forks one; more nodes start it by hand). */
 async function main(): Promise<void> {
   const env = process.env;
   const dataDir = path.resolve(env.RAPID_DATA_DIR || './data');
+  const redisUrl = env.REDIS_URL || path.join(dataDir, 'redis', 'redis.sock');
+  const name = env.RAPID_NODE_NAME || os.hostname();
+  const nodeUuid = env.RAPID_NODE_UUID || (await joinCluster(env, redisUrl, name));
+  await installNoopOs(path.join(dataDir, 'os'));
   const w = new NodeWorker({
-    redisUrl: env.REDIS_URL!,
-    nodeName: env.RAPID_NODE_NAME!,
-    nodeUuid: env.RAPID_NODE_UUID!,
+    redisUrl, nodeName: name, nodeUuid,
     stateDir: path.join(dataDir, 'hv'),
     storageDir: env.RAPID_STORAGE_DIR || path.join(dataDir, 'storage'),
     osSearchPath: [path.join(dataDir, 'os'), ...(env.RAPID_OS_SEARCH_PATH?.split(':') ?? DEFAULT_OS_SEARCH_PATH)],
@@ -165,12 +216,14 @@ async function main(): Promise<void> {
   const shutdown = () => void w.stop().then(() => process.exit(0));
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
-  // The daemon that forked us closes this pipe when it dies: never outlive it.
-  process.stdin.on('end', shutdown);
-  process.stdin.resume();
-  console.log(`rapid-node: ${w ? 'ready' : ''} ${env.RAPID_NODE_NAME}`);
+  if (env.RAPID_PARENT_PIPE === '1') {
+    // The daemon that forked us closes this pipe when it dies: never outlive it.
+    process.stdin.on('end', shutdown);
+    process.stdin.resume();
+  }
+  console.log(`rapid-node: ready ${name}`);
 }
 
 if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) {
-  main().catch((err) => { console.error('rapid-node:', err); process.exit(1); });
+  main().catch((err) => { console.error('rapid-node:', err instanceof Error ? err.message : err); process.exit(1); });
 }

@@ -8,6 +8,8 @@ export const K = {
   config: 'rapid:cfg',
   configSerial: 'rapid:cfg:serial',
   configChanged: 'rapid:cfg:changed',
+  /** Proof a joining node worker means this cluster. */
+  clusterSecret: 'rapid:cluster:secret',
   runtime: (nodeUuid: string) => `rapid:rt:${nodeUuid}`,
   runtimeChanged: 'rapid:rt:changed',
   jobId: 'rapid:jobs:id',
