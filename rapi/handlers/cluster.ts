@@ -1,5 +1,6 @@
 // Cluster-wide reads: /, /version, /2, /2/features, /2/info, /2/os.
-import { read, type Call } from '../resource.ts';
+import { read, resource, type Call, type Resource } from '../resource.ts';
+import { tagMethods } from './common.ts';
 import { clusterInfo } from '../views.ts';
 
 /** Ganeti's four feature strings; the official client needs all of them. */
@@ -22,3 +23,13 @@ export const osList = read(async (c: Call) => {
   }
   return [...names];
 });
+
+export const resources: Resource[] = [
+  resource('/', { GET: root }, 'root'),
+  resource('/version', { GET: version }, 'version'),
+  resource('/2', { GET: root }, '2'),
+  resource('/2/features', { GET: features }),
+  resource('/2/info', { GET: info }),
+  resource('/2/os', { GET: osList }),
+  resource('/2/tags', tagMethods('cluster')),
+];

@@ -1,8 +1,8 @@
 // /2/instances and everything below it (rlib2 R_2_instances*).
 import { badRequest } from '../errors.ts';
-import { buildOpcode, dryRun, opcode, read, requireDict, pyType, type Call, type MethodDef } from '../resource.ts';
+import { buildOpcode, dryRun, opcode, read, requireDict, pyType, resource, type Call, type MethodDef, type Resource } from '../resource.ts';
 import { instanceDict, niceSort } from '../views.ts';
-import { lookup, uriList } from './common.ts';
+import { lookup, tagMethods, uriList } from './common.ts';
 import type { Instance } from '../../src/model.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import { fillOpcode } from '../../jobs/opcodes.ts';
@@ -117,3 +117,14 @@ export const reinstall: MethodDef = {
     return c.svc.submit(ops);
   },
 };
+
+export const resources: Resource[] = [
+  resource('/2/instances', { GET: list, POST: create }),
+  resource('/2/instances/[instance_name]', { GET: one, DELETE: remove }),
+  resource('/2/instances/[instance_name]/info', { GET: infoJob }),
+  resource('/2/instances/[instance_name]/tags', tagMethods('instance', 'instance_name')),
+  resource('/2/instances/[instance_name]/reboot', { POST: reboot }),
+  resource('/2/instances/[instance_name]/shutdown', { PUT: shutdown }),
+  resource('/2/instances/[instance_name]/startup', { PUT: startup }),
+  resource('/2/instances/[instance_name]/reinstall', { POST: reinstall }),
+];

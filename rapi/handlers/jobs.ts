@@ -1,7 +1,7 @@
 // /2/jobs, /2/jobs/[id] (GET, DELETE = cancel) and /2/jobs/[id]/wait.
 import { isDeepStrictEqual } from 'node:util';
 import { badRequest, notFound } from '../errors.ts';
-import { read, type Call, type MethodDef } from '../resource.ts';
+import { read, resource, type Call, type MethodDef, type Resource } from '../resource.ts';
 import { J_FIELDS, J_FIELDS_BULK } from '../views.ts';
 import { calcStatus, FINALIZED } from '../../jobs/status.ts';
 import type { JobRecord } from '../../jobs/store.ts';
@@ -89,3 +89,9 @@ export const wait: MethodDef = {
   },
 };
 
+
+export const resources: Resource[] = [
+  resource('/2/jobs', { GET: list }),
+  resource('/2/jobs/[job_id]', { GET: one, DELETE: cancel }),
+  resource('/2/jobs/[job_id]/wait', { GET: wait }),
+];
