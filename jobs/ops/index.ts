@@ -7,8 +7,18 @@ import * as tags from './tags.ts';
 import * as instance from './instance.ts';
 import * as node from './node.ts';
 import * as testDelay from './test-delay.ts';
+import * as network from './network.ts';
+import * as group from './group.ts';
+import * as instanceModify from './instance-modify.ts';
+import * as instanceMove from './instance-move.ts';
+import * as instanceDisks from './instance-disks.ts';
+import * as instanceExport from './instance-export.ts';
+import * as nodeActions from './node-actions.ts';
+import * as cluster from './cluster.ts';
 
-const AREAS: Record<string, unknown>[] = [tags, instance, node, testDelay];
+const AREAS: Record<string, unknown>[] = [
+  tags, instance, node, testDelay, network, group, instanceModify, instanceMove, instanceDisks, instanceExport, nodeActions, cluster,
+];
 
 const IMPLS: Record<string, OpImpl> = Object.fromEntries(
   AREAS.flatMap((m) => Object.entries(m).filter(([name]) => name.startsWith('OP_'))),

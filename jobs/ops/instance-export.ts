@@ -1,0 +1,2 @@
+// (being written) Opcode implementations of this area; see jobs/ops/index.ts.
+export {};
