@@ -604,6 +604,8 @@ async function main(): Promise<void> {
     ]);
   out('   The bare server (own process, same certificate and TLS settings) answers a static body of the same size.');
   out(`   CPU, conc 32 against bare: ${bareCpu}; against rapid: ${rapidCpu}.`);
+  out('   The load generator shares the 2 cores and tops out near the bare server\'s rate, so raw req/s understates');
+  out('   the bare server; "per server CPU-s" (requests per CPU-second the server process used) compares the servers.');
 
   // --- 6a. reads, idle -------------------------------------------------------
   progress('read latency, idle');
@@ -689,7 +691,10 @@ async function main(): Promise<void> {
   table('Summary', ['target', 'figure', 'result'], [
     ['tag jobs/s, spread, HTTP conc 32 ≥ 2,000', `${f0(spread32.perS)} jobs/s (${pctOf(spread32.perS, raw.drain32)} of raw BullMQ)`, verdict(spread32.perS >= 2000)],
     ['GET /2/instances?bulk=1 p50 at 10k instances ≤ 50 ms', `${f1(bulk10k.p50)} ms`, verdict(bulk10k.p50 <= 50)],
-    ['GET /2/info req/s (conc 32) ≥ 50 % of bare https', `${f0(rapidRps)} vs ${f0(bareRps)} req/s = ${pctOf(rapidRps, bareRps)} (per server CPU-s: ${pctOf(rapidPerCpuS, barePerCpuS)})`, verdict(rapidRps >= 0.5 * bareRps)],
+    // Judged per server CPU-second when /proc allows: with client and servers on
+    // 2 cores, raw req/s mostly measures the load generator (see table 5).
+    ['GET /2/info req/s (conc 32) ≥ 50 % of bare https', `${pctOf(rapidPerCpuS, barePerCpuS)} per server CPU-s (raw: ${f0(rapidRps)} vs ${f0(bareRps)} req/s = ${pctOf(rapidRps, bareRps)})`,
+      verdict(Number.isFinite(rapidPerCpuS / barePerCpuS) ? rapidPerCpuS >= 0.5 * barePerCpuS : rapidRps >= 0.5 * bareRps)],
     ['GET /2/instances/<n> p50 under job load ≤ 2× idle', `${f2(pct(loadReads.inst, 50))} vs ${f2(pct(idleReads.inst, 50))} ms = ${ratio(pct(loadReads.inst, 50), pct(idleReads.inst, 50))}`, verdict(instRatio <= 2)],
     ['GET /2/info p50 under job load ≤ 2× idle', `${f2(pct(loadReads.info, 50))} vs ${f2(pct(idleReads.info, 50))} ms = ${ratio(pct(loadReads.info, 50), pct(idleReads.info, 50))}`, verdict(infoRatio <= 2)],
     ['queued→running p50, idle / under load (no target)', `${f0(idle.q2rP50)} / ${f0(spread32.q2rP50)} ms`, 'info'],

@@ -3,18 +3,20 @@
 // written to the job record before the next side effect. A job whose process
 // dies is failed by BullMQ's stall check (maxStalledCount 0), never re-run;
 // JobQueue.reconcile then settles its record.
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { QUEUE_PREFIX, JOBS_QUEUE } from '../src/store/keys.ts';
 import type { ConfigStore } from '../src/store/config.ts';
 import { ConflictError } from '../src/store/config.ts';
 import { GanetiError, OpExecError } from './errors.ts';
 import type { JobStore } from './store.ts';
-import type { LockManager } from './locks.ts';
+import { lockKeys, lockModes, renewWhileHeld, type LockWaiters } from './locks.ts';
+import type { Redis } from 'ioredis';
 import { timestamp, type OpStatus } from './status.ts';
 import { opImpl } from './ops/index.ts';
 import type { OpContext } from './ops/context.ts';
 import type { NodeCall } from './node-rpc.ts';
 import type { Opcode } from './opcodes.ts';
+import { checkDependencies } from './depends.ts';
 
 /** Op statuses of a job its executor may still move on (a cancel sets them all to canceled). */
 const NOT_CANCELED: OpStatus[] = ['queued', 'waiting', 'running', 'success'];
@@ -26,72 +28,98 @@ export interface ExecutorDeps {
   connection: ConnectionOptions;
   cfg: ConfigStore;
   jobs: JobStore;
-  locks: LockManager;
+  /** For lock renewal; the executor's own commands go through `jobs`. */
+  redis: Redis;
+  waiters: LockWaiters;
   node: NodeCall;
   concurrency: number;
 }
+
+/** How often a job waiting for another job looks again (it frees its executor slot meanwhile). */
+const DEPENDENCY_RECHECK_MS = 200;
 
 export class Executor {
   private worker: Worker;
 
   constructor(private d: ExecutorDeps) {
-    this.worker = new Worker(JOBS_QUEUE, (job: Job) => this.run(Number(job.data.id)), {
+    this.worker = new Worker(JOBS_QUEUE, (job: Job, token?: string) => this.run(job, token), {
       connection: d.connection, prefix: QUEUE_PREFIX, concurrency: d.concurrency, ...STALL,
     });
     this.worker.on('error', (err) => console.error('rapid: job worker:', err.message));
   }
 
-  async run(id: number): Promise<void> {
+  private async run(job: Job, token: string | undefined): Promise<void> {
+    const id = Number(job.data.id);
     const rec = await this.d.jobs.get(id);
     if (!rec) return;
     for (let i = 0; i < rec.ops.length; i++) {
       const status = rec.opstatus[i];
-      if (status !== 'queued') return; // canceled, or finished by someone else
-      const ok = await this.runOp(id, rec.ops, rec.opstatus, rec.opresult, i);
-      if (!ok) return;
+      if (status === 'success') continue;
+      // Only queued ops run, and ops waiting for another job (re-run after a delay).
+      if (status !== 'queued' && status !== 'waiting') return;
+      const outcome = await this.runOp(id, rec.ops, rec.opstatus, rec.opresult, i, !rec.start_ts);
+      if (outcome === 'delay') {
+        await job.moveToDelayed(Date.now() + DEPENDENCY_RECHECK_MS, token);
+        throw new DelayedError();
+      }
+      if (outcome === 'ended') return;
     }
   }
 
-  /** Returns false when the job ended (error or cancel) at this opcode. */
-  private async runOp(id: number, ops: Opcode[], opstatus: OpStatus[], opresult: unknown[], i: number): Promise<boolean> {
+  /** 'next': the opcode succeeded; 'ended': the job ended here; 'delay': wait for a dependency. */
+  private async runOp(id: number, ops: Opcode[], opstatus: OpStatus[], opresult: unknown[], i: number, first: boolean): Promise<'next' | 'ended' | 'delay'> {
     const op = ops[i];
-    const { jobs, cfg, locks } = this.d;
-    const owner = `job:${id}`;
-    const finish = async (err: unknown) => {
+    const { jobs, cfg } = this.d;
+    let lockKeysHeld: string[] = [];
+    const finish = async (err: unknown): Promise<'ended'> => {
       const e = err instanceof GanetiError ? err : new OpExecError((err as Error)?.message ?? String(err));
       if (!(err instanceof GanetiError)) console.error(`rapid: job ${id} ${op.OP_ID}:`, err);
       for (let j = i; j < ops.length; j++) {
         opstatus[j] = 'error';
         opresult[j] = j === i ? e.toResult() : ['OpExecError', ['Preceding opcode failed']];
       }
-      await jobs.update(id, { opstatus, opresult, end_ts: timestamp() });
-      return false;
+      await jobs.finishOp(id, lockKeysHeld, { opstatus, opresult, end_ts: timestamp(), cfg_serial: cfg.serial });
+      return 'ended';
     };
 
-    let impl;
+    const dep = await checkDependencies(jobs, id, op);
+    if (dep.kind === 'wait') {
+      if (opstatus[i] !== 'waiting') {
+        opstatus[i] = 'waiting';
+        if ((await jobs.transition(id, NOT_CANCELED, first ? { opstatus, start_ts: timestamp() } : { opstatus })) !== 1) return 'ended';
+      }
+      return 'delay';
+    }
+    if (dep.kind === 'cancel') {
+      await jobs.appendLog(id, i, 'message', dep.message);
+      await jobs.transition(id, NOT_CANCELED, { opstatus: ops.map((_, j) => (opstatus[j] === 'success' ? 'success' : 'canceled')), end_ts: timestamp() });
+      return 'ended';
+    }
+    if (dep.kind === 'error') return finish(new OpExecError(dep.message));
+
+    let impl, keys: string[], modes: string[];
     try {
       impl = opImpl(op.OP_ID);
+      const locks = impl.locks(op, cfg);
+      keys = lockKeys(locks);
+      modes = lockModes(locks);
     } catch (err) {
       return finish(err);
     }
 
-    // queued → waiting. A cancel may win this race; then the job is over.
-    opstatus[i] = 'waiting';
-    const startFields = i === 0 ? { opstatus, start_ts: timestamp() } : { opstatus };
-    if ((await jobs.transition(id, NOT_CANCELED, startFields)) !== 1) return false;
-
-    let held;
-    try {
-      held = await locks.acquire(owner, impl.locks(op, cfg), async () => undefined,
-        async () => (await jobs.get(id))?.opstatus[i] === 'waiting');
-    } catch (err) {
-      return finish(err);
+    // queued → running in one step when the locks are free, else waiting
+    // until a holder releases one; a cancel may end the job meanwhile.
+    for (;;) {
+      const woken = this.d.waiters.released(keys);
+      const started = await jobs.startOp(id, i, keys, modes, first);
+      if (started === -1) return 'ended';
+      if (started === 1) break;
+      await woken;
     }
-    if (!held) return false; // canceled while waiting for locks
-
+    lockKeysHeld = keys;
+    const stopRenewing = renewWhileHeld(this.d.redis, keys);
     try {
       opstatus[i] = 'running';
-      if ((await jobs.transition(id, NOT_CANCELED, { opstatus })) !== 1) return false;
       const ctx: OpContext = {
         jobId: id,
         cfg,
@@ -114,12 +142,14 @@ export class Executor {
       opstatus[i] = 'success';
       opresult[i] = result;
       const last = i === ops.length - 1;
-      await jobs.update(id, last ? { opstatus, opresult, end_ts: timestamp() } : { opstatus, opresult });
-      return true;
+      await jobs.finishOp(id, keys, last
+        ? { opstatus, opresult, end_ts: timestamp(), cfg_serial: cfg.serial }
+        : { opstatus, opresult, cfg_serial: cfg.serial });
+      return 'next';
     } catch (err) {
       return finish(err);
     } finally {
-      await held.release();
+      stopRenewing();
     }
   }
 

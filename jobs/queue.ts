@@ -7,6 +7,7 @@ import { QueueUnavailable } from './errors.ts';
 import type { JobStore } from './store.ts';
 import { calcStatus, timestamp, FINALIZED } from './status.ts';
 import { summary, type Opcode } from './opcodes.ts';
+import { hasRelative, resolveRelative } from './depends.ts';
 
 const bullId = (id: number) => `job-${id}`;
 
@@ -18,13 +19,16 @@ export class JobQueue {
   constructor(connection: ConnectionOptions, private jobs: JobStore) {
     this.queue = new Queue(JOBS_QUEUE, {
       connection, prefix: QUEUE_PREFIX,
-      defaultJobOptions: { attempts: 1, removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600, count: 10_000 } },
+      // rapid keeps its own record of every job; BullMQ's copy is only scheduling state.
+      defaultJobOptions: { attempts: 1, removeOnComplete: true, removeOnFail: { age: 24 * 3600, count: 10_000 } },
     });
   }
 
   async submit(ops: Opcode[]): Promise<number> {
     if (this.drained) throw new QueueUnavailable('Job queue is drained, cannot submit');
-    const id = await this.jobs.create(ops, ops.map(summary));
+    const reserved = hasRelative(ops) ? await this.jobs.allocateId() : undefined;
+    if (reserved !== undefined) ops = resolveRelative(ops, reserved);
+    const id = await this.jobs.create(ops, ops.map(summary), reserved);
     try {
       await this.queue.add('job', { id }, { jobId: bullId(id) });
     } catch (err) {
@@ -57,21 +61,22 @@ export class JobQueue {
   /**
    * Fail unfinished records whose BullMQ entry failed (stalled: its process
    * died) or vanished. Records younger than `graceMs` may still be enqueueing.
+   * The record is re-read after the queue state and only changed if it is
+   * still exactly as read, so a job finishing meanwhile is never touched.
    */
   async reconcile(graceMs = 30_000): Promise<number> {
-    const ids = await this.jobs.pendingIds();
     let settled = 0;
-    const recs = await this.jobs.getMany(ids);
-    for (const rec of recs) {
+    for (const id of await this.jobs.pendingIds()) {
+      const state = await this.queue.getJobState(bullId(id));
+      if (state !== 'failed' && state !== 'completed' && state !== 'unknown') continue;
+      const rec = await this.jobs.get(id);
       if (!rec || FINALIZED.has(calcStatus(rec.opstatus))) continue;
       const age = Date.now() - (rec.received_ts ? rec.received_ts[0] * 1000 : 0);
-      const state = await this.queue.getJobState(bullId(rec.id));
-      if (state === 'failed' || state === 'completed' || (state === 'unknown' && age > graceMs)) {
-        const opstatus = rec.opstatus.map((s) => (s === 'success' ? s : 'error'));
-        const opresult = rec.opresult.map((r, j) => rec.opstatus[j] === 'success' ? r
-          : ['OpExecError', ['Job was interrupted (its process died or its queue entry was lost); it was not restarted']]);
-        if ((await this.jobs.transition(rec.id, ['queued', 'waiting', 'running', 'canceling', 'success'], { opstatus, opresult, end_ts: timestamp() })) === 1) settled++;
-      }
+      if (state === 'unknown' && age <= graceMs) continue;
+      const opstatus = rec.opstatus.map((s) => (s === 'success' ? s : 'error'));
+      const opresult = rec.opresult.map((r, j) => rec.opstatus[j] === 'success' ? r
+        : ['OpExecError', ['Job was interrupted (its process died or its queue entry was lost); it was not restarted']]);
+      if (await this.jobs.settleIfUnchanged(id, rec.opstatus, { opstatus, opresult, end_ts: timestamp() })) settled++;
     }
     return settled;
   }

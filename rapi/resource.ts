@@ -50,7 +50,15 @@ export function reasonTrail(c: Call): [string, string, number][] {
   const ns = () => Date.now() * 1e6;
   if (user) trail.push(['gnt:user', user, ns()]);
   trail.push([`gnt:library:rlib2:${c.name}`, '', ns()]);
-  return trail;
+  return [...trail, ...submitterTrail(c)];
+}
+
+/**
+ * rapid's own entry, after Ganeti's: who submitted the job (the
+ * authenticated user; none for anonymous job-submitting reads).
+ */
+export function submitterTrail(c: Call): [string, string, number][] {
+  return c.req.user ? [['rapid:user', c.req.user.name, Date.now() * 1e6]] : [];
 }
 
 export interface OpcodeInput {

@@ -11,6 +11,7 @@ import { METHODS, type Method, type Resource } from './resource.ts';
 import { RawJson } from './handlers/instances.ts';
 import type { Services } from './services.ts';
 import type { UsersFile } from './users.ts';
+import type { TokenStore } from './tokens.ts';
 
 /** connector.py's item patterns: names, job ids, disk indices. */
 const ITEM: Record<string, RegExp> = { job_id: /^\d+$/, disk_index: /^\d+$/ };
@@ -21,6 +22,8 @@ const routerPath = (p: string) => p.replace(/\[(\w+)\]/g, ':$1');
 export interface ServerOptions {
   svc: Services;
   users: UsersFile;
+  /** Bearer tokens; without it only Basic credentials work. */
+  tokens?: TokenStore;
   resources: Resource[];
   version: string;
 }
@@ -55,7 +58,8 @@ export function createApp(o: ServerOptions): Koa {
       }
       const def = (METHODS as readonly string[]).includes(ctx.method) ? r.methods[ctx.method as Method] : undefined;
       if (!def) throw notImplemented(`Method ${ctx.method} is unsupported for path ${ctx.url}`);
-      const user = authorize(ctx.get('authorization') || undefined, def.access, o.svc.settings.requireAuth, o.users);
+      const user = await authorize(ctx.get('authorization') || undefined, { resource: r.name, method: ctx.method as Method, access: def.access },
+        { requireAuth: o.svc.settings.requireAuth, users: o.users, tokens: o.tokens });
       const body = parseBody(await readBody(ctx.req, o.svc.settings.maxBodyBytes), ctx.get('content-type') || undefined);
       const req = new RapiRequest(ctx.method, ctx.path, params, new URLSearchParams(ctx.querystring), body, user);
       const result = await def.handle({ req, svc: o.svc, name: r.name });

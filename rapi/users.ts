@@ -1,13 +1,19 @@
-// Ganeti's RAPI users file and HTTP Basic authentication, following
+// Ganeti's RAPI users file and the Authorization header, following
 // ganeti/http/auth.py (ParsePasswordFile, VerifyBasicAuthPassword,
-// _CheckAuthorization).
+// _CheckAuthorization); options may use upstream's RBAC syntax (rbac.ts).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   closeSync, existsSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { resolveOptions, type Permission } from './rbac.ts';
 
-export interface RapiUser { name: string; options: string[] }
+export interface RapiUser {
+  name: string;
+  options: string[];
+  /** null: a classic `read`/`write` line, judged by Ganeti 3.0's access levels. */
+  permissions: ReadonlySet<Permission> | null;
+}
 
 interface Entry extends RapiUser { password: string }
 
@@ -29,14 +35,24 @@ export class UsersFile {
       return;
     }
     const users = new Map<string, Entry>();
-    for (const raw of text.split(/\r\n|\n|\r/)) {
+    const lines = text.split(/\r\n|\n|\r/);
+    for (const [i, raw] of lines.entries()) {
       const line = raw.trim();
       if (!line || line.startsWith('#')) continue;
       // Python's split(None, 2): name, password, and the rest as options.
       const m = /^(\S+)\s+(\S+)(?:\s+(.*))?$/.exec(line);
-      if (!m) continue;
+      if (!m) {
+        // Never the line itself: it may be a password pasted on its own.
+        console.error(`rapid: ${this.path} line ${i + 1}: ignored, fewer than two fields`);
+        continue;
+      }
       const options = m[3] ? m[3].split(',').map((o) => o.trim()).filter(Boolean) : [];
-      users.set(m[1]!, { name: m[1]!, password: m[2]!, options });
+      const resolved = resolveOptions(options);
+      if (!resolved.ok) {
+        console.error(`rapid: ${this.path} line ${i + 1}: user '${m[1]}' ignored: ${resolved.error}`);
+        continue;
+      }
+      users.set(m[1]!, { name: m[1]!, password: m[2]!, options, permissions: resolved.permissions });
     }
     this.users = users;
   }
@@ -45,8 +61,18 @@ export class UsersFile {
   authenticate(name: string, password: string): RapiUser | null {
     const user = this.users.get(name);
     if (!user || !verifyPassword(name, password, user.password)) return null;
-    return { name: user.name, options: [...user.options] };
+    return publicView(user);
   }
+
+  /** A user by name, without a password check (bearer tokens name their user). */
+  get(name: string): RapiUser | null {
+    const user = this.users.get(name);
+    return user ? publicView(user) : null;
+  }
+}
+
+function publicView(user: Entry): RapiUser {
+  return { name: user.name, options: [...user.options], permissions: user.permissions };
 }
 
 function verifyPassword(name: string, given: string, stored: string): boolean {
@@ -75,19 +101,21 @@ export type Authorization =
   | { kind: 'basic'; user: string; password: string }
   | { kind: 'bad-basic' }
   | { kind: 'empty-basic' }
+  | { kind: 'bearer'; token: string }
   | { kind: 'other' };
 
 /**
  * Parse an Authorization header. An absent header is 'none'; a present but
  * empty one is 'other' (Ganeti answers 401 to it). Callers map 'bad-basic'
  * and 'other' to 401, 'empty-basic' to 400 "Basic authentication requires
- * credentials".
+ * credentials". `Bearer <token>` (RFC 6750) is rapid's addition.
  */
 export function parseAuthorization(header: string | undefined): Authorization {
   if (header === undefined) return { kind: 'none' };
   // Ganeti splits on whitespace, compares the scheme case-insensitively
   // (RFC 2617) and ignores anything after the credentials token.
   const [scheme, credentials] = header.trim().split(/\s+/);
+  if (scheme?.toLowerCase() === 'bearer') return credentials ? { kind: 'bearer', token: credentials } : { kind: 'other' };
   if (scheme?.toLowerCase() !== 'basic') return { kind: 'other' };
   if (!credentials) return { kind: 'empty-basic' };
   // Stricter than Python's lenient b64decode, which drops stray characters;

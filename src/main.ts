@@ -21,7 +21,7 @@ import type { Services } from '../rapi/services.ts';
 import { JobStore } from '../jobs/store.ts';
 import { JobQueue } from '../jobs/queue.ts';
 import { JobWatch } from '../jobs/watch.ts';
-import { LockManager } from '../jobs/locks.ts';
+import { LockWaiters } from '../jobs/locks.ts';
 import { Executor } from '../jobs/executor.ts';
 import { NodeRpc, STEP } from '../jobs/node-rpc.ts';
 
@@ -58,10 +58,10 @@ async function main(): Promise<void> {
   const queue = new JobQueue(redis, jobs);
   const watch = new JobWatch();
   await watch.start(subscriber);
-  const locks = new LockManager(redis);
-  await locks.start(subscriber);
+  const waiters = new LockWaiters();
+  await waiters.start(subscriber);
   const rpc = new NodeRpc(workerConn, (rt) => cfg.applyRuntime(rt));
-  const executor = new Executor({ connection: workerConn, cfg, jobs, locks, node: rpc.call, concurrency: settings.jobConcurrency });
+  const executor = new Executor({ connection: workerConn, cfg, jobs, redis, waiters, node: rpc.call, concurrency: settings.jobConcurrency });
 
   // Records left unfinished by a crash are settled, then checked periodically.
   const housekeep = () => {

@@ -22,7 +22,7 @@ const tagOwner = (c: Call, kind: Kind, param?: string): { tags: string[] } =>
  */
 export function tagMethods(kind: Kind, param?: string): Partial<Record<Method, MethodDef>> {
   const input = (c: Call) => ({
-    body: null,
+    body: {},
     statics: {
       kind, name: param ? c.req.params[param] : null, tags: c.req.strs('tag'), ...dryRun(c),
     },

@@ -1,6 +1,6 @@
 // /2/instances and everything below it (rlib2 R_2_instances*).
 import { badRequest } from '../errors.ts';
-import { buildOpcode, dryRun, opcode, read, requireDict, pyType, resource, type Call, type MethodDef, type Resource } from '../resource.ts';
+import { buildOpcode, dryRun, opcode, read, requireDict, pyType, resource, submitterTrail, type Call, type MethodDef, type Resource } from '../resource.ts';
 import { instanceDict, niceSort } from '../views.ts';
 import { lookup, tagMethods, uriList } from './common.ts';
 import type { Instance } from '../../src/model.ts';
@@ -66,7 +66,7 @@ export const remove = opcode('OP_INSTANCE_REMOVE', {
 
 export const infoJob = opcode('OP_INSTANCE_QUERY_DATA', {
   access: 'none',
-  input: (c) => ({ body: null, statics: { instances: [c.req.params.instance_name], static: c.req.flag('static') } }),
+  input: (c) => ({ body: {}, statics: { instances: [c.req.params.instance_name], static: c.req.flag('static') } }),
 });
 
 export const reboot = opcode('OP_INSTANCE_REBOOT', {
@@ -84,14 +84,15 @@ export const shutdown = opcode('OP_INSTANCE_SHUTDOWN', {
 
 export const startup = opcode('OP_INSTANCE_STARTUP', {
   input: (c) => ({
-    body: null, // Ganeti ignores the startup body
+    body: {}, // Ganeti ignores the startup body (but honours depends in it)
     statics: { ...instanceStatics(c), force: c.req.flag('force'), no_remember: c.req.flag('no_remember'), ...dryRun(c) },
   }),
 });
 
 /**
  * rlib2.R_2_instances_name_reinstall: body {os, start, osparams} or the legacy
- * ?os=&nostartup=; three opcodes built by hand, without a reason trail.
+ * ?os=&nostartup=; three opcodes built by hand, without Ganeti's reason
+ * trail (rapid still records the submitter).
  */
 export const reinstall: MethodDef = {
   access: 'write',
@@ -109,11 +110,12 @@ export const reinstall: MethodDef = {
     const start = body.start ?? true;
     if (typeof start !== 'boolean') throw badRequest(`'start' parameter: Type is '${pyType(start)}', but 'bool' is expected`);
     const name = c.req.params.instance_name;
+    const reason = submitterTrail(c);
     const ops = [
-      fillOpcode('OP_INSTANCE_SHUTDOWN', null, { instance_name: name }),
-      fillOpcode('OP_INSTANCE_REINSTALL', null, { instance_name: name, os_type: body.os ?? null, osparams: body.osparams ?? null }),
+      fillOpcode('OP_INSTANCE_SHUTDOWN', null, { instance_name: name, reason }),
+      fillOpcode('OP_INSTANCE_REINSTALL', null, { instance_name: name, os_type: body.os ?? null, osparams: body.osparams ?? null, reason }),
     ];
-    if (start) ops.push(fillOpcode('OP_INSTANCE_STARTUP', null, { instance_name: name, force: false }));
+    if (start) ops.push(fillOpcode('OP_INSTANCE_STARTUP', null, { instance_name: name, force: false, reason }));
     return c.svc.submit(ops);
   },
 };

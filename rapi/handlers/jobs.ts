@@ -44,6 +44,7 @@ export const list: MethodDef = read(async (c) => {
 export const one: MethodDef = read(async (c) => {
   const rec = await c.svc.jobs.get(jobId(c));
   if (!rec && c.req.flag('strict')) throw notFound();
+  await c.svc.cfg.caughtUp(rec?.cfg_serial);
   return jobDict(rec, J_FIELDS);
 });
 
@@ -77,6 +78,7 @@ export const wait: MethodDef = {
       try {
         const rec = await c.svc.jobs.get(id);
         if (!rec) throw notFound();
+        await c.svc.cfg.caughtUp(rec.cfg_serial);
         const info = fields.map((f: string) => FIELD[f](rec));
         const logs = await c.svc.jobs.logSince(id, (prevSerial as number | null) ?? 0);
         const changed = FINALIZED.has(calcStatus(rec.opstatus)) || logs.length > 0 || !isDeepStrictEqual(info, prevInfo);

@@ -95,6 +95,18 @@ export class ConfigStore implements Snapshot {
     }
   }
 
+  /**
+   * Wait (briefly) until this process has applied config serial `serial`:
+   * a job finished by another process may have changed objects a client
+   * reads next, and the change travels by pub/sub.
+   */
+  async caughtUp(serial: number | undefined, timeoutMs = 500): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (serial !== undefined && this.serial < serial && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   onChange(fn: (changes: Change[]) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
