@@ -35,7 +35,7 @@ test.serial('a successful job carries Ganeti\'s fields', async (t) => {
   t.deepEqual(job.opresult, [null]);
   t.deepEqual(job.summary, ['TAGS_SET']);
   t.is(job.ops[0].OP_ID, 'OP_TAGS_SET');
-  t.deepEqual(job.ops[0].reason.map((r: unknown[]) => r.slice(0, 2)), [['gnt:user', 'because'], ['gnt:library:rlib2:instances_name_tags', '']]);
+  t.deepEqual(job.ops[0].reason.map((r: unknown[]) => r.slice(0, 2)), [['gnt:user', 'because'], ['gnt:library:rlib2:instances_name_tags', ''], ['rapid:user', 'admin']]);
   for (const ts of [job.received_ts, job.start_ts, job.end_ts]) {
     t.true(Array.isArray(ts) && ts.length === 2 && Number.isInteger(ts[0]) && Number.isInteger(ts[1]) && ts[1] < 1e6);
   }
@@ -199,4 +199,35 @@ test.serial('the fake hypervisor keeps real state: memory in use shows in the no
   t.true(after - during > 3000, `mfree ${during} → ${after} after stopping it`);
   t.is((await rapi(c.rapid, 'GET', '/2/instances/big1')).json.oper_ram, null);
   t.is((await c.job('DELETE', '/2/instances/big1')).status, 'success');
+});
+
+test.serial('depends: a job waits for the jobs it names, and fails or cancels as Ganeti does', async (t) => {
+  const a = await c.submitDirect('OP_TEST_DELAY', { duration: 1, on_master: true });
+  const b = (await c.w('PUT', '/2/instances/web1/tags?tag=after-a', { body: { depends: [[a, ['success']]] } })).json;
+  await waitStatus(b, 'waiting');
+  const jb = await waitForJob(c.rapid, b);
+  const ja = await waitForJob(c.rapid, a);
+  t.is(jb.status, 'success');
+  t.deepEqual(jb.ops[0].depends, [[a, ['success']]]);
+  t.true(jb.end_ts[0] * 1e6 + jb.end_ts[1] >= ja.end_ts[0] * 1e6 + ja.end_ts[1], 'B finished after A');
+
+  const failing = await c.submitDirect('OP_TEST_DELAY', { duration: -1 });
+  await waitForJob(c.rapid, failing);
+  const wrong = await c.job('PUT', '/2/instances/web1/tags?tag=never', { body: { depends: [[failing, ['success']]] } });
+  t.deepEqual(wrong.opresult, [['OpExecError', [`Dependency job ${failing} finished with status 'error', not one of 'success' as required`]]]);
+
+  const anyStatus = await c.job('PUT', '/2/instances/web1/tags?tag=whatever', { body: { depends: [[failing, []]] } });
+  t.is(anyStatus.status, 'success', 'an empty status list accepts any final status');
+
+  const canceledDep = await c.submitDirect('OP_TEST_DELAY', { duration: 5, on_master: true, depends: [[999_999_999, []]] });
+  const lost = await waitForJob(c.rapid, canceledDep);
+  t.deepEqual(lost.opresult[0], ['OpExecError', ['Dependency error: Job 999999999 not found']]);
+
+  // Relative ids count back from the job itself.
+  const prev = (await c.w('PUT', '/2/tags?tag=rel1')).json;
+  const rel = (await c.w('PUT', '/2/tags?tag=rel2', { body: { depends: [[-1, ['success']]] } })).json;
+  const jr = await waitForJob(c.rapid, rel);
+  t.is(rel, prev + 1);
+  t.deepEqual(jr.ops[0].depends, [[prev, ['success']]]);
+  t.is(jr.status, 'success');
 });
