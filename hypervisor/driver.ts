@@ -31,6 +31,30 @@ export interface HypervisorDriver {
   reboot(spec: InstanceSpecLike, type: 'soft' | 'hard', timeout: number, diskPaths: string[]): Promise<void>;
   /** Memory the node has left for instances, after what this driver's instances use. */
   hostInfo(): Promise<HostInfo>;
+  /** Set a running guest's memory (Ganeti's BalloonInstanceMemory). */
+  balloon(spec: InstanceSpecLike, memory: number): Promise<void>;
+
+  // Live migration in Ganeti's steps (hv_base): the source describes the
+  // guest, the target gets ready for it, the source sends it and reports
+  // progress, then each side finishes (or rolls back when success is false).
+  migrationInfo(spec: InstanceSpecLike): Promise<unknown>;
+  acceptInstance(spec: InstanceSpecLike, info: unknown, targetIp: string): Promise<void>;
+  migrateInstance(spec: InstanceSpecLike, targetIp: string, live: boolean): Promise<void>;
+  migrationStatus(spec: InstanceSpecLike): Promise<MigrationStatus>;
+  finalizeMigrationDst(spec: InstanceSpecLike, info: unknown, success: boolean): Promise<void>;
+  finalizeMigrationSource(spec: InstanceSpecLike, success: boolean, live: boolean): Promise<void>;
+
+  /** Only drivers that can change a running guest's devices have this (Ganeti: KVM). */
+  hotplug?(spec: InstanceSpecLike, action: HotplugAction, target: 'disk' | 'nic', device: unknown, seq: number): Promise<void>;
+}
+
+export type HotplugAction = 'hotadd' | 'hotmod' | 'hotremove';
+
+/** objects.MigrationStatus: `status` is one of Ganeti's HV_MIGRATION_* words. */
+export interface MigrationStatus {
+  status: 'active' | 'completed' | 'failed' | 'cancelled' | 'setup' | 'postcopy-active';
+  transferred_ram?: number;
+  total_ram?: number;
 }
 
 export class HypervisorFailure extends Error {}

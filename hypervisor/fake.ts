@@ -5,7 +5,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { InstanceRuntime } from '../src/model.ts';
-import type { HostInfo, HypervisorDriver, InstanceSpecLike } from './driver.ts';
+import type { HostInfo, HypervisorDriver, InstanceSpecLike, MigrationStatus } from './driver.ts';
 import { hostCpus, hostMemory } from './host.ts';
 
 type State = Record<string, InstanceRuntime>;
@@ -67,6 +67,47 @@ export class FakeHypervisor implements HypervisorDriver {
     if (!s[spec.name]) throw new Error(`Instance ${spec.name} is not running`);
   }
 
+  async balloon(spec: InstanceSpecLike, memory: number): Promise<void> {
+    await this.mutate((s) => {
+      const cur = s[spec.name];
+      if (!cur) throw new Error(`Failed to balloon memory for ${spec.name}: not running`);
+      s[spec.name] = { ...cur, memory };
+    });
+  }
+
+  /** The guest's runtime, so the target runs it with the memory it has now. */
+  async migrationInfo(spec: InstanceSpecLike): Promise<InstanceRuntime | null> {
+    return (await this.list())[spec.name] ?? null;
+  }
+
+  async acceptInstance(spec: InstanceSpecLike): Promise<void> {
+    if ((await this.list())[spec.name]) throw new Error("Can't accept instance, already running");
+  }
+
+  async migrateInstance(): Promise<void> {
+    // A fake guest has no memory to send.
+  }
+
+  async migrationStatus(): Promise<MigrationStatus> {
+    return { status: 'completed' };
+  }
+
+  finalizeMigrationDst(spec: InstanceSpecLike, info: unknown, success: boolean): Promise<void> {
+    const was = info as InstanceRuntime | null;
+    return this.mutate((s) => {
+      if (!success) { delete s[spec.name]; return; }
+      s[spec.name] = {
+        state: was?.state ?? 'running',
+        memory: was?.memory ?? Number(spec.beparams.maxmem),
+        vcpus: was?.vcpus ?? Number(spec.beparams.vcpus),
+      };
+    });
+  }
+
+  async finalizeMigrationSource(spec: InstanceSpecLike, success: boolean): Promise<void> {
+    if (success) await this.stop(spec.name);
+  }
+
   async hostInfo(): Promise<HostInfo> {
     const mem = await hostMemory();
     const used = Object.values(await this.list()).reduce((a, r) => a + r.memory, 0);
@@ -77,4 +118,12 @@ export class FakeHypervisor implements HypervisorDriver {
       ...hostCpus(),
     };
   }
+}
+
+/**
+ * hv_fake.GetInstanceConsole: Ganeti's console description for a fake guest.
+ * Computed from configuration alone, as Ganeti does on the master.
+ */
+export function fakeConsole(instanceName: string): Record<string, unknown> {
+  return { instance: instanceName, kind: 'msg', message: 'Console not available for fake hypervisor' };
 }

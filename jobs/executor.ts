@@ -9,6 +9,7 @@ import type { ConfigStore } from '../src/store/config.ts';
 import { ConflictError } from '../src/store/config.ts';
 import { GanetiError, OpExecError } from './errors.ts';
 import type { JobStore } from './store.ts';
+import type { JobQueue } from './queue.ts';
 import { lockKeys, lockModes, renewWhileHeld, type LockWaiters } from './locks.ts';
 import type { Redis } from 'ioredis';
 import { timestamp, type OpStatus } from './status.ts';
@@ -31,6 +32,8 @@ export interface ExecutorDeps {
   /** For lock renewal; the executor's own commands go through `jobs`. */
   redis: Redis;
   waiters: LockWaiters;
+  /** Where opcodes submit child jobs. */
+  queue: JobQueue;
   node: NodeCall;
   concurrency: number;
 }
@@ -126,6 +129,7 @@ export class Executor {
         dryRun: op.dry_run === true,
         log: async (message) => { await jobs.appendLog(id, i, 'message', message); },
         node: this.d.node,
+        submit: (childOps) => this.d.queue.submit(childOps),
       };
       let result: unknown = null;
       for (let attempt = 0; ; attempt++) {

@@ -45,8 +45,10 @@ export class TokenStore {
     // 256 random bits: a plain hash is then as good as a slow one.
     const token = `rapid_${randomBytes(32).toString('base64url')}`;
     const hash = hashOf(token);
-    const created = Math.floor(nowSeconds());
-    const expires = opts.expiresIn === undefined ? null : created + opts.expiresIn;
+    const now = nowSeconds();
+    const created = Math.floor(now);
+    // Rounded up: a token never lives shorter than asked.
+    const expires = opts.expiresIn === undefined ? null : Math.ceil(now + opts.expiresIn);
     const description = opts.description ?? '';
     const multi = this.redis.multi().hset(PREFIX + hash, {
       user, created: String(created), expires: expires === null ? '' : String(expires), description,

@@ -9,7 +9,8 @@
 import { arch as processArch } from 'node:process';
 import { machine } from 'node:os';
 import type { Snapshot } from '../src/store/snapshot.ts';
-import type { Cluster, Instance, InstanceRuntime, Node, NodeGroup, NodeRuntime, Params } from '../src/model.ts';
+import type { Cluster, Instance, InstanceRuntime, Network, Node, NodeGroup, NodeRuntime, Params } from '../src/model.ts';
+import { poolStats, type PoolStats } from '../jobs/ops/network-ipam.ts';
 import {
   AF_INET6, BEC_DEFAULTS, CONFIG_VERSION, DATA_COLLECTOR_INTERVAL_US, DATA_COLLECTOR_NAMES,
   DEFAULT_GLUSTER_STORAGE_DIR, DISK_DT_DEFAULTS, DRBD_META_SIZE, EXPORT_VERSION, HVC_DEFAULTS,
@@ -108,6 +109,7 @@ const INFO_ALIASES = { volume_group_name: 'vg_name', drbd_usermode_helper: 'drbd
 export type IField = (typeof I_FIELDS)[number];
 export type NField = (typeof N_FIELDS)[number];
 export type GField = (typeof G_FIELDS)[number];
+export type NetField = (typeof NET_FIELDS)[number];
 export type InfoField = (typeof INFO_FIELDS)[number];
 
 type Getters<F extends string, C> = { readonly [K in F]: (c: C) => unknown };
@@ -270,7 +272,7 @@ function usableRuntime(s: Snapshot, nodeUuid: string): NodeRuntime | undefined {
 // Instances.
 
 /** What the hypervisors say about one instance (Ganeti's `Runtime`). */
-type InstanceLive =
+export type InstanceLive =
   | { kind: 'nodata' }                      // primary unreachable, not seen elsewhere
   | { kind: 'absent' }                      // primary answered; instance not there
   | { kind: 'present'; rt: InstanceRuntime; onPrimary: boolean };
@@ -322,7 +324,7 @@ function instanceStatus(s: Snapshot, inst: Instance, live: InstanceLive, hv: Rea
 }
 
 /** Space used on a node per disk (Query/Instance.hs getDiskSizeRequirements). */
-function diskUsage(inst: Instance): number {
+export function diskUsage(inst: Instance): number {
   let total = 0;
   for (const disk of inst.disks) {
     switch (disk.dev_type) {
@@ -334,12 +336,17 @@ function diskUsage(inst: Instance): number {
   return total;
 }
 
-interface InstCtx {
+/** An instance's derived facts: the bulk dict shows them, query2 (rapi/query) filters on them. */
+export interface InstanceFacts {
+  readonly nics: readonly Readonly<Params>[];  // filled nicparams, one per NIC
+  readonly hv: Readonly<Params>;               // filled hvparams
+  readonly live: InstanceLive;
+  readonly status: string;
+}
+
+interface InstCtx extends InstanceFacts {
   s: Snapshot;
   inst: Instance;
-  nics: Readonly<Params>[];   // filled nicparams, one per NIC
-  hv: Readonly<Params>;       // filled hvparams
-  live: InstanceLive;
 }
 
 const liveRt = (c: InstCtx): InstanceRuntime | undefined => (c.live.kind === 'present' ? c.live.rt : undefined);
@@ -367,7 +374,7 @@ const INSTANCE_GETTERS: Getters<IField, InstCtx> = {
   'disk.uuids': (c) => c.inst.disks.map((d) => d.uuid),
   'disk.names': (c) => c.inst.disks.map((d) => d.name),
   'beparams': (c) => {
-    const be = fillDict(derived(c.s).be, c.inst.beparams);
+    const be = instanceBeParams(c.s, c.inst);
     be['memory'] = be['maxmem'];  // rlib2 _UpdateBeparams compatibility shim
     return be;
   },
@@ -375,7 +382,7 @@ const INSTANCE_GETTERS: Getters<IField, InstCtx> = {
   'oper_state': (c) => (c.live.kind === 'nodata' ? null : c.live.kind === 'present'),
   'oper_ram': (c) => liveRt(c)?.memory ?? null,
   'oper_vcpus': (c) => liveRt(c)?.vcpus ?? null,
-  'status': (c) => instanceStatus(c.s, c.inst, c.live, c.hv),
+  'status': (c) => c.status,
   'custom_hvparams': (c) => c.inst.hvparams,
   'custom_beparams': (c) => c.inst.beparams,
   'custom_nicparams': (c) => c.inst.nics.map((n) => n.nicparams),
@@ -392,14 +399,24 @@ const isEmpty = (p: Params): boolean => {
   return true;
 };
 
-/** One instance as `/2/instances?bulk=1` and `/2/instances/<name>` show it. */
-export function instanceDict(s: Snapshot, inst: Instance): Record<string, unknown> {
+export function instanceFacts(s: Snapshot, inst: Instance): InstanceFacts {
   const d = derived(s);
   const base = instHvBase(d, inst.hypervisor, inst.os);
   // Most instances have no custom hvparams: share the frozen merged dict.
   const hv = isEmpty(inst.hvparams) ? base : fillDict(base, inst.hvparams, HVC_GLOBALS);
   const nics = inst.nics.map((n) => (isEmpty(n.nicparams) ? d.nic : fillDict(d.nic, n.nicparams)));
-  return projectInstance({ s, inst, nics, hv, live: instanceLive(s, d, inst) });
+  const live = instanceLive(s, d, inst);
+  return { nics, hv, live, status: instanceStatus(s, inst, live, hv) };
+}
+
+/** Filled backend parameters (objects.Cluster.FillBE), without rlib2's `memory` shim. */
+export function instanceBeParams(s: Snapshot, inst: Instance): Params {
+  return fillDict(derived(s).be, inst.beparams);
+}
+
+/** One instance as `/2/instances?bulk=1` and `/2/instances/<name>` show it. */
+export function instanceDict(s: Snapshot, inst: Instance): Record<string, unknown> {
+  return projectInstance({ s, inst, ...instanceFacts(s, inst) });
 }
 
 // ---------------------------------------------------------------------------
@@ -525,6 +542,59 @@ const projectGroup = projector(G_FIELDS, GROUP_GETTERS);
 /** One node group as `/2/groups?bulk=1` and `/2/groups/<name>` show it. */
 export function groupDict(s: Snapshot, group: NodeGroup): Record<string, unknown> {
   return projectGroup({ s, d: derived(s), group });
+}
+
+// ---------------------------------------------------------------------------
+// Networks (Query/Network.hs).
+
+interface NetworkCtx {
+  s: Snapshot;
+  net: Network;
+  stats: PoolStats;
+}
+
+/** Pool statistics walk the whole map: computed once per network object. */
+const statsCache = new WeakMap<Network, PoolStats>();
+
+/**
+ * Ganeti 3.0 lists [group, mode, link, vlan] per connected group ("-" for an
+ * unset value), groups and instances in uuid order; rapid sorts by name as
+ * in its other lists.
+ */
+const NETWORK_GETTERS: Getters<NetField, NetworkCtx> = {
+  'name': (c) => c.net.name,
+  'network': (c) => c.net.network,
+  'gateway': (c) => c.net.gateway,
+  'network6': (c) => c.net.network6,
+  'gateway6': (c) => c.net.gateway6,
+  'mac_prefix': (c) => c.net.mac_prefix,
+  'free_count': (c) => c.stats.free_count,
+  'reserved_count': (c) => c.stats.reserved_count,
+  'map': (c) => c.stats.map,
+  'group_list': (c) => {
+    const byName = new Map<string, unknown[]>();
+    for (const g of c.s.groups.values()) {
+      const p = g.networks[c.net.uuid];
+      if (p) byName.set(g.name, [g.name, p['mode'] ?? '-', p['link'] ?? '-', p['vlan'] ?? '-']);
+    }
+    return niceSort(byName.keys()).map((n) => byName.get(n));
+  },
+  'inst_list': (c) => niceSort([...c.s.instances.values()]
+    .filter((i) => i.nics.some((n) => n.network === c.net.uuid)).map((i) => i.name)),
+  'external_reservations': (c) => c.stats.external_reservations,
+  'ctime': (c) => c.net.ctime,
+  'mtime': (c) => c.net.mtime,
+  'uuid': (c) => c.net.uuid,
+  'serial_no': (c) => c.net.serial_no,
+  'tags': (c) => c.net.tags,
+};
+const projectNetwork = projector(NET_FIELDS, NETWORK_GETTERS);
+
+/** One network as `/2/networks?bulk=1` and `/2/networks/<name>` show it. */
+export function networkDict(s: Snapshot, net: Network): Record<string, unknown> {
+  let stats = statsCache.get(net);
+  if (!stats) statsCache.set(net, (stats = poolStats(net)));
+  return projectNetwork({ s, net, stats });
 }
 
 // ---------------------------------------------------------------------------

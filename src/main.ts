@@ -1,6 +1,5 @@
 // rapid's daemon: the RAPI server, the job executor and, for a one-node
 // cluster, its own redis-server and local node worker as child processes.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -15,14 +14,15 @@ import { JobIdFloor } from './job-id-floor.ts';
 import { PidFiles } from './pidfiles.ts';
 import { ensureSelfSigned, loadTls } from '../certs/selfsigned.ts';
 import { UsersFile, ensureUsersFile } from '../rapi/users.ts';
+import { TokenStore } from '../rapi/tokens.ts';
 import { createApp } from '../rapi/server.ts';
 import { RESOURCES } from '../rapi/resources.ts';
 import type { Services } from '../rapi/services.ts';
 import { JobStore } from '../jobs/store.ts';
 import { JobQueue } from '../jobs/queue.ts';
 import { JobWatch } from '../jobs/watch.ts';
-import { LockWaiters } from '../jobs/locks.ts';
-import { Executor } from '../jobs/executor.ts';
+import { startExecutor } from './executor-main.ts';
+import { SupervisedChild } from './children.ts';
 import { NodeRpc, STEP } from '../jobs/node-rpc.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -58,10 +58,8 @@ async function main(): Promise<void> {
   const queue = new JobQueue(redis, jobs);
   const watch = new JobWatch();
   await watch.start(subscriber);
-  const waiters = new LockWaiters();
-  await waiters.start(subscriber);
+  // The daemon asks nodes directly only for reads such as /2/os.
   const rpc = new NodeRpc(workerConn, (rt) => cfg.applyRuntime(rt));
-  const executor = new Executor({ connection: workerConn, cfg, jobs, redis, waiters, node: rpc.call, concurrency: settings.jobConcurrency });
 
   // Records left unfinished by a crash are settled, then checked periodically.
   const housekeep = () => {
@@ -71,32 +69,29 @@ async function main(): Promise<void> {
   housekeep();
   const housekeeping = setInterval(housekeep, settings.reconcileInterval * 1000);
 
-  let worker: ChildProcess | undefined;
-  const startWorker = () => {
-    const node = cfg.byName('node', settings.nodeName);
-    if (!node) { console.error(`rapid: node ${settings.nodeName} is not in the cluster; no local worker`); return; }
-    worker = spawn(process.execPath, [path.join(here, 'node-worker.js')], {
-      env: { ...process.env, REDIS_URL: redisUrl, RAPID_NODE_NAME: node.name, RAPID_NODE_UUID: node.uuid, RAPID_DATA_DIR: settings.dataDir, RAPID_PARENT_PIPE: '1' },
-      stdio: ['pipe', 'inherit', 'inherit'],
-      // Its own process group: a terminal's Ctrl-C reaches rapid, which stops it in order.
-      detached: true,
-    });
-    const w = worker;
-    pids.record('worker', w.pid!, 'node-worker');
-    w.on('exit', (code) => {
-      pids.remove('worker', w.pid!);
-      if (!stopping) { console.error(`rapid: node worker exited (${code}); restarting`); setTimeout(startWorker, 1000); }
-    });
-  };
-  if (settings.localWorker) {
-    const since = Date.now();
-    startWorker();
-    // Ready means usable: wait for this worker's first heartbeat (an earlier
-    // worker's last report may still be in Redis).
-    const node = cfg.byName('node', settings.nodeName);
-    for (let i = 0; node && i < 300 && !((cfg.liveRuntime(node.uuid)?.heartbeat ?? 0) >= since); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  const childEnv = { ...process.env, REDIS_URL: redisUrl, RAPID_DATA_DIR: settings.dataDir };
+  const children: SupervisedChild[] = [];
+  // Opcodes run in executor processes, so job work never slows reads down.
+  let inlineExecutor: Awaited<ReturnType<typeof startExecutor>> | undefined;
+  if (settings.executorProcesses === 0) inlineExecutor = await startExecutor(redisUrl, settings.jobConcurrency);
+  for (let i = 0; i < settings.executorProcesses; i++) {
+    children.push(new SupervisedChild({ name: `executor-${i}`, script: path.join(here, 'executor-main.js'), env: childEnv, ready: /rapid-executor: ready/ }, pids));
+  }
+  const node = cfg.byName('node', settings.nodeName);
+  if (settings.localWorker && node) {
+    children.push(new SupervisedChild({
+      name: 'worker', script: path.join(here, 'node-worker.js'),
+      env: { ...childEnv, RAPID_NODE_NAME: node.name, RAPID_NODE_UUID: node.uuid }, ready: /rapid-node: ready/,
+    }, pids));
+  } else if (settings.localWorker) {
+    console.error(`rapid: node ${settings.nodeName} is not in the cluster; no local worker`);
+  }
+  const since = Date.now();
+  await Promise.all(children.map((ch) => ch.start()));
+  // Ready means usable: the local node's worker has reported (an earlier
+  // worker's last report may still be in Redis, hence the time check).
+  for (let i = 0; node && settings.localWorker && i < 300 && !((cfg.liveRuntime(node.uuid)?.heartbeat ?? 0) >= since); i++) {
+    await new Promise((r) => setTimeout(r, 20));
   }
 
   const svc: Services = {
@@ -117,7 +112,7 @@ async function main(): Promise<void> {
   users.load();
   process.on('SIGHUP', () => { users.load(); console.log('rapid: reloaded users file'); });
 
-  const app = createApp({ svc, users, resources: RESOURCES, version: VERSION });
+  const app = createApp({ svc, users, tokens: new TokenStore(redis), resources: RESOURCES, version: VERSION });
   let server: http.Server;
   if (settings.tls) {
     if (!settings.certPath) await ensureSelfSigned(settings.dataDir);
@@ -142,14 +137,9 @@ async function main(): Promise<void> {
     await floor?.stop();
     server.close();
     server.closeAllConnections();
-    // Running opcodes get a grace period; whatever is left is failed on the
-    // next start by the reconciler, never silently re-run.
-    await Promise.race([executor.close(), new Promise((r) => setTimeout(r, 10_000))]);
-    await executor.close(true).catch(() => undefined);
-    if (worker && worker.exitCode === null) {
-      worker.kill('SIGTERM');
-      await new Promise((r) => worker!.once('exit', r));
-    }
+    // Executors give running opcodes a grace period; whatever is left is
+    // failed on the next start by the reconciler, never silently re-run.
+    await Promise.all([...children.map((ch) => ch.stop()), inlineExecutor?.stop()]);
     await Promise.allSettled([rpc.close(), queue.close(), cfg.stop()]);
     await Promise.allSettled([redis, subscriber, workerConn].map(closeQuietly));
     if (embedded) {

@@ -67,7 +67,10 @@ export interface NodeGroup extends Stamped {
   ndparams: Params;
   diskparams: Record<string, Params>;
   ipolicy: Params;
-  networks: Record<string, Params>;
+  networks: Record<string, Params>;       // network uuid → netparams (mode, link, vlan)
+  /** Static resource state an operator declares (gnt-group --hypervisor-state / --disk-state); absent: none. */
+  hv_state_static?: Record<string, Params>;
+  disk_state_static?: Record<string, Record<string, Params>>;
 }
 
 export interface Disk {

@@ -17,8 +17,11 @@ import { STEP, STEP_ERROR_PREFIX, type NodeStepResult } from '../jobs/node-rpc.t
 import type { InstanceSpec } from '../jobs/ops/instance-spec.ts';
 import { FakeHypervisor } from '../hypervisor/fake.ts';
 import type { HypervisorDriver } from '../hypervisor/driver.ts';
-import { FileDisks } from '../hypervisor/disks.ts';
+import { ExportStore, FileDisks, sendImage } from '../hypervisor/disks.ts';
 import { DEFAULT_OS_SEARCH_PATH, installNoopOs, listOs, runCreate } from '../hypervisor/os.ts';
+import { lstat, readdir } from 'node:fs/promises';
+import { createSocket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
 
 export interface NodeWorkerOptions {
   redisUrl: string;
@@ -27,14 +30,39 @@ export interface NodeWorkerOptions {
   stateDir: string;
   storageDir: string;
   osSearchPath: string[];
+  /** The cluster's shared file storage directory, the same path on every node. */
+  sharedStorageDir: string;
+  exportDir: string;
 }
 
 const HEARTBEAT_MS = 2_000;
+/** backend.PowercycleNode answers first and cycles the node this much later. */
+const POWERCYCLE_DELAY_MS = 5_000;
 
 class StepError extends Error {
   constructor(cls: string, text: string, ecode?: string) {
     super(STEP_ERROR_PREFIX + JSON.stringify([cls, text, ecode]));
   }
+}
+
+/** utils.CalculateDirectorySize: apparent sizes, so sparse disks count in full. */
+async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = path.join(dir, e.name);
+    total += e.isDirectory() ? await directoryBytes(p) : ((await lstat(p).catch(() => undefined))?.size ?? 0);
+  }
+  return total;
+}
+
+/** netutils.IPAddress.Own: an address is this host's if a socket can bind to it. */
+function ownsAddress(address: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+    const done = (owned: boolean) => { try { s.close(); } catch { /* never bound */ } resolve(owned); };
+    s.once('error', () => done(false));
+    s.bind({ address, port: 0 }, () => done(true));
+  });
 }
 
 export class NodeWorker {
@@ -43,11 +71,13 @@ export class NodeWorker {
   private timer: NodeJS.Timeout | undefined;
   private drivers: Record<string, HypervisorDriver>;
   private disks: FileDisks;
+  private exports: ExportStore;
 
   constructor(private o: NodeWorkerOptions) {
     this.redis = connect(o.redisUrl);
     this.drivers = { fake: new FakeHypervisor(o.stateDir) };
-    this.disks = new FileDisks(o.storageDir);
+    this.disks = new FileDisks({ file: o.storageDir, sharedfile: o.sharedStorageDir });
+    this.exports = new ExportStore(o.exportDir);
   }
 
   async start(): Promise<void> {
@@ -69,7 +99,7 @@ export class NodeWorker {
   }
 
   private diskPaths(spec: InstanceSpec): string[] {
-    return spec.disks.map((d) => this.disks.pathOf(d.logical_id));
+    return spec.disks.map((d) => this.disks.pathOf(d.logical_id, spec.disk_template));
   }
 
   private async process(job: Job): Promise<NodeStepResult> {
@@ -97,15 +127,15 @@ export class NodeWorker {
       case STEP.disksCreate: {
         const made: unknown[] = [];
         try {
-          for (const d of spec.disks) { await this.disks.create(d.logical_id, d.size); made.push(d.logical_id); }
+          for (const d of spec.disks) { await this.disks.create(d.logical_id, d.size, spec.disk_template); made.push(d.logical_id); }
         } catch (err) {
-          for (const id of made) await this.disks.remove(id).catch(() => undefined);
+          for (const id of made) await this.disks.remove(id, spec.disk_template).catch(() => undefined);
           throw err;
         }
         return null;
       }
       case STEP.disksRemove:
-        for (const d of spec.disks) await this.disks.remove(d.logical_id);
+        for (const d of spec.disks) await this.disks.remove(d.logical_id, spec.disk_template);
         return null;
       case STEP.osList:
         return (await listOs(this.o.osSearchPath)).map((o) => ({ name: o.name, variants: o.variants }));
@@ -115,7 +145,7 @@ export class NodeWorker {
         if (!def) throw new StepError('OpExecError', `OS '${base}' not found on node ${this.o.nodeName}`);
         await runCreate(def, {
           instanceName: spec.name, hypervisor: spec.hypervisor, os: spec.os, osparams: spec.osparams,
-          disks: spec.disks.map((d) => ({ path: this.disks.pathOf(d.logical_id), mode: d.mode })), nics: spec.nics,
+          disks: spec.disks.map((d) => ({ path: this.disks.pathOf(d.logical_id, spec.disk_template), mode: d.mode })), nics: spec.nics,
           reinstall: a.reinstall === true,
         });
         return null;
@@ -123,9 +153,85 @@ export class NodeWorker {
       case STEP.delay:
         await new Promise((r) => setTimeout(r, Number(a.duration) * 1000));
         return null;
+      case STEP.storageList:
+        return this.storageList(String(a.type), (a.name as string | null) ?? null, a.fields as string[]);
+      case STEP.powercycle:
+        setTimeout(() => void this.powercycle().catch((e) => console.error('rapid-node: powercycle:', e.message)), POWERCYCLE_DELAY_MS);
+        return `Reboot scheduled in ${POWERCYCLE_DELAY_MS / 1000} seconds`;
+      case STEP.hasIpAddress:
+        return ownsAddress(String(a.address));
+      case STEP.instanceBalloon:
+        return this.driver(spec.hypervisor).balloon(spec, Number(a.memory));
+      case STEP.hotplugSupported:
+        if (!this.driver(spec.hypervisor).hotplug) throw new StepError('OpExecError', 'Hotplug is not supported: Hotplug is not supported by this hypervisor');
+        return null;
+      case STEP.migrationInfo:
+        return this.driver(spec.hypervisor).migrationInfo(spec);
+      case STEP.migrationAccept:
+        return this.driver(spec.hypervisor).acceptInstance(spec, a.info, String(a.target));
+      case STEP.migrationStart:
+        return this.driver(spec.hypervisor).migrateInstance(spec, String(a.target), a.live === true);
+      case STEP.migrationStatus:
+        return this.driver(spec.hypervisor).migrationStatus(spec);
+      case STEP.migrationFinalizeDst:
+        return this.driver(spec.hypervisor).finalizeMigrationDst(spec, a.info, a.success === true);
+      case STEP.migrationFinalizeSrc:
+        return this.driver(spec.hypervisor).finalizeMigrationSource(spec, a.success === true, a.live === true);
+      case STEP.disksAssemble:
+        // Per disk [ok, path or failure], so the master can report each one as Ganeti does.
+        return Promise.all(spec.disks.map((d) => this.disks.assemble(d.logical_id, spec.disk_template)
+          .then((p) => [true, p], (e: Error) => [false, e.message])));
+      case STEP.disksGrow:
+        return this.disks.grow(a.logical_id, Number(a.amount), a.dryrun === true, String(a.template));
+      case STEP.disksRenameDir:
+        return this.disks.renameDir(String(a.from), String(a.to), String(a.template));
+      case STEP.disksConvert:
+        return this.disks.copy(a.from as { logicalId: unknown; template: string }, a.to as { logicalId: unknown; template: string });
+      case STEP.exportReceive:
+        return this.exports.receive(String(a.instance), a.files as string[], String(a.magic), Number(a.timeout) * 1000);
+      case STEP.exportSend:
+        return sendImage(this.disks.pathOf(a.logical_id, String(a.template)), String(a.host), Number(a.port), String(a.magic), String(a.file), Number(a.timeout) * 1000);
+      case STEP.exportFinalize:
+        return this.exports.finalize(String(a.instance), String(a.config));
+      case STEP.exportList:
+        return this.exports.list();
+      case STEP.exportRemove:
+        return this.exports.remove(String(a.instance));
       default:
         throw new StepError('OpExecError', `Unknown node step '${name}'`);
     }
+  }
+
+  /**
+   * A rapid node's power cycle stops every guest at once, as a power loss
+   * would; the host itself and this worker keep running.
+   */
+  private async powercycle(): Promise<void> {
+    for (const d of Object.values(this.drivers)) {
+      for (const name of Object.keys(await d.list())) await d.stop(name, 0);
+    }
+    await this.heartbeat();
+  }
+
+  /**
+   * storage/container.py FileStorage.List for this node: its storage
+   * directory is the one unit of both file-based types (rapid keeps file and
+   * sharedfile disks there).
+   */
+  private async storageList(type: string, name: string | null, fields: string[]): Promise<unknown[][]> {
+    if (type !== 'file' && type !== 'sharedfile') throw new StepError('OpExecError', `Unknown storage type: '${type}'`);
+    const dir = path.resolve(this.o.storageDir);
+    if (name !== null && path.resolve(name) !== dir) return [];
+    const fs = await statfs(dir);
+    const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+    const values: Record<string, () => Promise<unknown> | unknown> = {
+      name: () => dir,
+      size: () => mib(fs.blocks * fs.bsize),
+      free: () => mib(fs.bavail * fs.bsize),
+      used: async () => mib(await directoryBytes(dir)),
+      allocatable: () => true,
+    };
+    return [await Promise.all(fields.map((f) => values[f]?.() ?? null))];
   }
 
   async runtime(): Promise<NodeRuntime> {
@@ -198,6 +304,18 @@ async function joinCluster(env: NodeJS.ProcessEnv, redisUrl: string, name: strin
   }
 }
 
+/** The cluster's shared_file_storage_dir, which Ganeti hands every node through ssconf. */
+async function sharedFileStorageDir(redisUrl: string): Promise<string> {
+  const redis = connect(redisUrl);
+  try {
+    const cfg = new ConfigStore(redis);
+    await cfg.reload();
+    return cfg.cluster.shared_file_storage_dir;
+  } finally {
+    await closeQuietly(redis);
+  }
+}
+
 /** Entry point when run as its own process (src/main.ts forks one; more nodes start it by hand). */
 async function main(): Promise<void> {
   const env = process.env;
@@ -211,6 +329,8 @@ async function main(): Promise<void> {
     stateDir: path.join(dataDir, 'hv'),
     storageDir: env.RAPID_STORAGE_DIR || path.join(dataDir, 'storage'),
     osSearchPath: [path.join(dataDir, 'os'), ...(env.RAPID_OS_SEARCH_PATH?.split(':') ?? DEFAULT_OS_SEARCH_PATH)],
+    sharedStorageDir: env.RAPID_SHARED_STORAGE_DIR || (await sharedFileStorageDir(redisUrl)),
+    exportDir: env.RAPID_EXPORT_DIR || path.join(dataDir, 'export'),
   });
   await w.start();
   const shutdown = () => void w.stop().then(() => process.exit(0));

@@ -27,6 +27,8 @@ export interface Settings {
   /** Opcode executions running at once in one daemon. */
   jobConcurrency: number;
   maxBodyBytes: number;
+  /** Job executor processes to run (0: run jobs inside the daemon). */
+  executorProcesses: number;
   /** Run the local node worker as a child process. */
   localWorker: boolean;
 }
@@ -62,6 +64,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     reconcileInterval: int('RAPID_RECONCILE_INTERVAL', env.RAPID_RECONCILE_INTERVAL, 10),
     jobConcurrency: int('RAPID_JOB_CONCURRENCY', env.RAPID_JOB_CONCURRENCY, 64),
     maxBodyBytes: int('RAPID_MAX_BODY', env.RAPID_MAX_BODY, 4 * 1024 * 1024),
+    executorProcesses: int('RAPID_EXECUTORS', env.RAPID_EXECUTORS, 1),
     localWorker: flag(env.RAPID_LOCAL_WORKER, true),
   };
 }

@@ -112,7 +112,7 @@ test('kill -9 while a job runs: the job ends in error after restart and is never
   const second = await startRapid({ dataDir, redisUrl: redis.url, env });
   t.teardown(() => second.stop());
   const job = await waitForJob(second, id, WRITER, 45_000);
-  t.is(job.status, 'error');
+  t.is(job.status, 'error', JSON.stringify(job));
   t.deepEqual(job.opstatus, ['success', 'error']);
   t.regex(job.opresult[1][1][0], /not restarted/);
   t.deepEqual((await rapi(second, 'GET', '/2/tags')).json, ['before-crash']);
@@ -148,4 +148,30 @@ test('SIGHUP reloads the users file', async (t) => {
   d.proc.kill('SIGHUP');
   for (let i = 0; i < 50 && !/reloaded users/.test(d.stdout()); i++) await new Promise((r) => setTimeout(r, 50));
   t.is((await rapi(d, 'PUT', '/2/tags?tag=x', { user: 'late', password: 'pw' })).status, 200);
+});
+
+test('kill -9 of the executor process: the running job fails, queued jobs run on the restarted executor', async (t) => {
+  t.timeout(90_000);
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const d = await startRapid({ redisUrl: redis.url, users: USERS, env: { RAPID_RECONCILE_INTERVAL: '1', RAPID_JOB_CONCURRENCY: '1' } });
+  t.teardown(() => d.stop());
+  const conn = connect(redis.url);
+  const jobs = new JobStore(conn);
+  const queue = new JobQueue(conn, jobs);
+  t.teardown(async () => { await queue.close(); conn.disconnect(); });
+  const running = await queue.submit([fillOpcode('OP_TEST_DELAY', { duration: 30 })]);
+  for (let i = 0; i < 100 && (await jobs.get(running))?.opstatus[0] !== 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+  const queued = (await rapi(d, 'PUT', '/2/tags?tag=survivor', WRITER)).json;
+  t.is((await rapi(d, 'GET', `/2/jobs/${queued}`)).json.status, 'queued', 'one executor slot: the tag job waits its turn');
+  const executor = findChild(d.proc.pid!, 'executor-main');
+  t.true(executor > 0);
+  process.kill(executor, 'SIGKILL');
+  const failed = await waitForJob(d, running, WRITER, 45_000);
+  t.is(failed.status, 'error');
+  t.regex(failed.opresult[0][1][0], /not restarted/);
+  const survived = await waitForJob(d, queued, WRITER, 45_000);
+  t.is(survived.status, 'success');
+  t.deepEqual((await rapi(d, 'GET', '/2/tags')).json, ['survivor']);
+  t.regex(d.stderr(), /executor-0 exited .*restarting/);
 });

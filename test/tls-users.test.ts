@@ -158,13 +158,13 @@ test('users: password schemes', (t) => {
     'empty {}x',
     'open {nope',
   ].join('\n'));
-  t.deepEqual(users.authenticate('plain', 'secret'), { name: 'plain', options: [] });
+  t.deepEqual(users.authenticate('plain', 'secret'), { name: 'plain', options: [], permissions: null });
   t.is(users.authenticate('plain', 'Secret'), null);
   t.is(users.authenticate('plain', ''), null);
-  t.deepEqual(users.authenticate('clear', 's3cret'), { name: 'clear', options: ['write'] });
+  t.deepEqual(users.authenticate('clear', 's3cret'), { name: 'clear', options: ['write'], permissions: null });
   t.is(users.authenticate('clear', '{CLEARTEXT}s3cret'), null);
   t.truthy(users.authenticate('lower', 'lower'));
-  t.deepEqual(users.authenticate('gnt-cc', 'gnt-cc'), { name: 'gnt-cc', options: ['read'] });
+  t.deepEqual(users.authenticate('gnt-cc', 'gnt-cc'), { name: 'gnt-cc', options: ['read'], permissions: null });
   t.is(users.authenticate('gnt-cc', HA1), null);
   t.truthy(users.authenticate('hashlower', 'pw'));
   t.is(users.authenticate('weird', 'whatever'), null);
@@ -183,14 +183,14 @@ test('users: options, comments, short lines', (t) => {
     'lonely',
     'rw pw read,write',
     'spaced pw  read, write ',
-    'roles pw @admin,write,custom',
+    'roles pw @admin,write,jobs.list',
     '\tindented pw read\r',
   ].join('\n'));
   t.is(users.authenticate('#', 'comment'), null);
   t.is(users.authenticate('lonely', ''), null);
   t.deepEqual(users.authenticate('rw', 'pw')?.options, ['read', 'write']);
   t.deepEqual(users.authenticate('spaced', 'pw')?.options, ['read', 'write']);
-  t.deepEqual(users.authenticate('roles', 'pw')?.options, ['@admin', 'write', 'custom']);
+  t.deepEqual(users.authenticate('roles', 'pw')?.options, ['@admin', 'write', 'jobs.list']);
   t.deepEqual(users.authenticate('indented', 'pw')?.options, ['read']);
 });
 
@@ -206,7 +206,7 @@ test('users: reload picks up changes; a missing file means no users', (t) => {
   writeFileSync(path, 'a c write\n');
   users.load();
   t.is(users.authenticate('a', 'b'), null);
-  t.deepEqual(users.authenticate('a', 'c'), { name: 'a', options: ['write'] });
+  t.deepEqual(users.authenticate('a', 'c'), { name: 'a', options: ['write'], permissions: null });
   rmSync(path);
   users.load();
   t.is(users.authenticate('a', 'c'), null);
@@ -220,7 +220,7 @@ test('ensureUsersFile creates once with a random admin password, never overwrite
   t.is(statSync(path).mode & 0o777, 0o600);
   const users = new UsersFile(path);
   users.load();
-  t.deepEqual(users.authenticate('admin', password!), { name: 'admin', options: ['write'] });
+  t.deepEqual(users.authenticate('admin', password!), { name: 'admin', options: ['write'], permissions: null });
   const text = readFileSync(path, 'utf8');
   t.is(ensureUsersFile(path), null);
   t.is(readFileSync(path, 'utf8'), text);
@@ -250,6 +250,7 @@ test('parseAuthorization', (t) => {
   t.deepEqual(parseAuthorization('Basic am9lOnB3'.slice(0, -1)), { kind: 'bad-basic' }); // bad padding
   t.deepEqual(parseAuthorization(`Basic ${b64('jö:pw')}`), { kind: 'bad-basic' }); // not ASCII
   t.deepEqual(parseAuthorization('Digest username="joe", realm="Ganeti Remote API"'), { kind: 'other' });
-  t.deepEqual(parseAuthorization('Bearer abc'), { kind: 'other' });
+  t.deepEqual(parseAuthorization('Bearer abc'), { kind: 'bearer', token: 'abc' });
+  t.deepEqual(parseAuthorization('bearer'), { kind: 'other' });
   t.deepEqual(parseAuthorization(`Basicx ${b64('joe:pw')}`), { kind: 'other' });
 });

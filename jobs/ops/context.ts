@@ -14,6 +14,8 @@ export interface OpContext {
   log(message: string): Promise<void>;
   /** Run a step on a node's worker and wait for its result. */
   node: NodeCall;
+  /** Submit a child job (Ganeti's {"jobs": [[true, id], …]} results); returns its id. */
+  submit(ops: Opcode[]): Promise<number>;
 }
 
 export interface OpImpl<P = unknown> {

@@ -16,10 +16,10 @@ import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
 import { STEP } from '../node-rpc.ts';
 
-const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
+export const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
 
 /** Lock the instance and its nodes (Ganeti locks them at node level too). */
-function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
+export function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
   const locks: LockRequest[] = [BGL_SHARED, { level: 'instance', name: String(op.instance_name), shared: false }];
   const inst = cfg.byName('instance', String(op.instance_name));
   if (inst) {
@@ -31,14 +31,14 @@ function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
   return locks;
 }
 
-const primaryOf = (cfg: ConfigStore, inst: Instance): Node => {
+export const primaryOf = (cfg: ConfigStore, inst: Instance): Node => {
   const node = cfg.nodes.get(inst.primary_node);
   if (!node) throw new OpPrereqError(`Instance '${inst.name}' has an unknown primary node`, 'wrong_state');
   return node;
 };
 
 /** cmdlib.common.CheckInstanceState: admin state allowed, and not running when it must be down. */
-async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Instance['admin_state'][], msg: string): Promise<void> {
+export async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Instance['admin_state'][], msg: string): Promise<void> {
   if (!allowed.includes(inst.admin_state)) {
     throw new OpPrereqError(`Instance '${inst.name}' is marked to be ${inst.admin_state}, ${msg}`, 'wrong_state');
   }
@@ -47,14 +47,14 @@ async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Insta
   }
 }
 
-async function isRunning(ctx: OpContext, inst: Instance): Promise<boolean> {
+export async function isRunning(ctx: OpContext, inst: Instance): Promise<boolean> {
   const node = primaryOf(ctx.cfg, inst);
   const info = (await ctx.node(node.name, STEP.instanceInfo, { name: inst.name, hypervisor: inst.hypervisor })) as { state: string } | null;
   return info !== null && info.state === 'running';
 }
 
 /** cmdlib.instance_utils.CheckNodeFreeMemory. */
-function checkFreeMemory(cfg: ConfigStore, node: Node, reason: string, needed: number): void {
+export function checkFreeMemory(cfg: ConfigStore, node: Node, reason: string, needed: number): void {
   const rt = cfg.liveRuntime(node.uuid);
   if (!rt) throw new OpPrereqError(`Can't compute free memory on node ${node.name}, result was 'None'`, 'environment_error');
   if (needed > rt.mfree) {
@@ -62,7 +62,7 @@ function checkFreeMemory(cfg: ConfigStore, node: Node, reason: string, needed: n
   }
 }
 
-async function markAdminState(ctx: OpContext, inst: Instance, state: Instance['admin_state'], source: Instance['admin_state_source'] = 'admin') {
+export async function markAdminState(ctx: OpContext, inst: Instance, state: Instance['admin_state'], source: Instance['admin_state_source'] = 'admin') {
   const cur = ctx.cfg.instances.get(inst.uuid) ?? inst;
   if (cur.admin_state === state && cur.admin_state_source === source) return;
   await ctx.cfg.commit([{ kind: 'instance', obj: { ...cur, admin_state: state, admin_state_source: source } }]);
@@ -72,7 +72,7 @@ async function markAdminState(ctx: OpContext, inst: Instance, state: Instance['a
 
 interface CreatePlan { inst: Instance; pnode: Node; start: boolean; install: boolean }
 
-function generateMac(prefix: string, used: Set<string>): string {
+export function generateMac(prefix: string, used: Set<string>): string {
   for (;;) {
     const b = randomBytes(3);
     const mac = `${prefix}:${[...b].map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
@@ -94,7 +94,7 @@ function allocateNode(cfg: ConfigStore, needMem: number): Node {
   return best.node;
 }
 
-async function checkNameResolves(name: string): Promise<void> {
+export async function checkNameResolves(name: string): Promise<void> {
   try {
     await Promise.race([
       lookup(name),
@@ -219,7 +219,7 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
 });
 
 /** OS availability as the node reports it (backend DiagnoseOS). */
-async function checkOsOnNode(ctx: OpContext, node: Node, os: string): Promise<void> {
+export async function checkOsOnNode(ctx: OpContext, node: Node, os: string): Promise<void> {
   const list = (await ctx.node(node.name, STEP.osList, {})) as { name: string; variants: string[] }[];
   const [base, variant] = os.split('+');
   const found = list.find((o) => o.name === base);

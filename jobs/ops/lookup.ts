@@ -34,3 +34,12 @@ export function requireNodeUp(cfg: Snapshot, node: Node): void {
     throw new OpPrereqError(`Node ${node.name} is not responding (its node worker sends no heartbeat)`, 'environment_error');
   }
 }
+
+/** cmdlib.common.ExpandNodeUuidAndName: the node, checked against the uuid the job was submitted with. */
+export function expandNode(cfg: Snapshot, name: unknown, expectedUuid: unknown): Node {
+  const node = findNode(cfg, name);
+  if (expectedUuid !== null && expectedUuid !== undefined && node.uuid !== expectedUuid) {
+    throw new OpPrereqError(`The nodes UUID '${node.uuid}' does not match the expected UUID '${expectedUuid}' for node '${node.name}'. Maybe the node changed since you submitted this job.`, 'resource_not_unique');
+  }
+  return node;
+}

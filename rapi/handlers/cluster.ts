@@ -8,7 +8,12 @@ export const FEATURES = ['instance-create-reqv1', 'instance-reinstall-reqv1', 'n
 
 export const root = read(() => null);
 export const version = read(() => 2);
-export const features = read(() => FEATURES);
+/**
+ * rapid's extensions, after Ganeti's four (decisions.md: clients test
+ * membership only). rapid-rbac-v1: RBAC users-file options and bearer tokens.
+ */
+export const EXTENSION_FEATURES = ['rapid-rbac-v1'];
+export const features = read(() => [...FEATURES, ...EXTENSION_FEATURES]);
 export const info = read((c) => clusterInfo(c.svc.cfg, c.svc.rapidVersion));
 
 /**

@@ -12,6 +12,8 @@ export interface Snapshot {
   readonly instances: ReadonlyMap<string, Instance>;  // by uuid
   readonly networks: ReadonlyMap<string, Network>;    // by uuid
   byName<K extends Exclude<Kind, 'cluster'>>(kind: K, name: string): KindMap[K] | undefined;
+  /** Every object of a kind. */
+  all<K extends Exclude<Kind, 'cluster'>>(kind: K): KindMap[K][];
   /** The node's last report, or undefined when its worker is not alive. */
   liveRuntime(nodeUuid: string): NodeRuntime | undefined;
 }

@@ -29,10 +29,13 @@ export class FakeSnapshot implements Snapshot {
     });
   }
 
-  byName<K extends Exclude<Kind, 'cluster'>>(kind: K, name: string): KindMap[K] | undefined {
+  all<K extends Exclude<Kind, 'cluster'>>(kind: K): KindMap[K][] {
     const maps = { node: this.nodes, nodegroup: this.groups, instance: this.instances, network: this.networks };
-    for (const o of maps[kind].values()) if (o.name === name) return o as KindMap[K];
-    return undefined;
+    return [...maps[kind].values()] as KindMap[K][];
+  }
+
+  byName<K extends Exclude<Kind, 'cluster'>>(kind: K, name: string): KindMap[K] | undefined {
+    return this.all(kind).find((o) => o.name === name);
   }
 
   liveRuntime(nodeUuid: string): NodeRuntime | undefined {
