@@ -19,6 +19,14 @@ export interface Call {
   name: string;
 }
 
+/** A pre-serialised JSON body (cached reads): the HTTP layer sends its bytes as they are. */
+export class RawJson {
+  readonly bytes: Buffer;
+  constructor(text: string) {
+    this.bytes = Buffer.from(`${text}\n`);
+  }
+}
+
 export interface MethodDef {
   access: Access;
   handle(c: Call): unknown | Promise<unknown>;

@@ -249,6 +249,8 @@ const DEFAULT_ROWS = (): Row[] => [
   { method: 'GET', path: '/version', allowed: 'all', anonymous: 200 },
   { method: 'GET', path: '/2/instances', allowed: 'all', anonymous: 200 },
   { method: 'GET', path: '/2/nodes', allowed: 'all', anonymous: 200 },
+  // Ganeti 3.0's read level: classic `read` suffices, a user without options does not.
+  { method: 'GET', path: '/2/query/instance?fields=name', allowed: minus(WHO, 'plain', 'creator') as Who[], anonymous: 401 },
   { method: 'GET', path: `/2/jobs/${firstJob}/wait`, body: { fields: ['status'] }, allowed: ['admin', 'boss', 'nocancel'], anonymous: 401 },
   { method: 'POST', path: '/2/instances/web1/reboot?dry-run=1', allowed: ['admin', 'boss', 'op', 'nocancel'], anonymous: 401 },
   { method: 'PUT', path: '/2/instances/web1/shutdown?dry-run=1', allowed: ['admin', 'boss', 'op', 'opx', 'nocancel'], anonymous: 401 },

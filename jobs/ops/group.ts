@@ -163,8 +163,10 @@ const mirrored = (inst: Instance): boolean =>
 
 export const OP_GROUP_ASSIGN_NODES = define<AssignPlan>({
   locks(op, cfg) {
-    // The target group, every group a node leaves, and the nodes themselves.
-    const nodes = (() => { try { return wantedNodes(cfg, op.nodes); } catch { return []; } })();
+    // The target group, every group a node leaves, and the nodes themselves;
+    // unknown nodes lock nothing here and fail in prereq.
+    const nodes = Array.isArray(op.nodes) && op.nodes.length
+      ? op.nodes.flatMap((n) => cfg.byName('node', String(n)) ?? []) : cfg.all('node');
     const groups = new Set([String(op.group_name), ...nodes.map((n) => cfg.groups.get(n.group)?.name ?? n.group)]);
     return [CLUSTER_SHARED, ...[...groups].map((g) => groupLock(g)), ...nodes.map((n) => ({ level: 'node' as const, name: n.name, shared: false }))];
   },

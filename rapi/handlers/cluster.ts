@@ -1,5 +1,5 @@
 // Cluster-wide reads: /, /version, /2, /2/features, /2/info, /2/os.
-import { read, resource, type Call, type Resource } from '../resource.ts';
+import { RawJson, read, resource, type Call, type Resource } from '../resource.ts';
 import { tagMethods } from './common.ts';
 import { clusterInfo } from '../views.ts';
 
@@ -14,7 +14,13 @@ export const version = read(() => 2);
  */
 export const EXTENSION_FEATURES = ['rapid-rbac-v1'];
 export const features = read(() => [...FEATURES, ...EXTENSION_FEATURES]);
-export const info = read((c) => clusterInfo(c.svc.cfg, c.svc.rapidVersion));
+/** /2/info only changes with the config: serve the bytes made for the current serial. */
+let infoCache: { serial: number; body: RawJson } | undefined;
+export const info = read((c) => {
+  const { cfg } = c.svc;
+  if (infoCache?.serial !== cfg.serial) infoCache = { serial: cfg.serial, body: new RawJson(JSON.stringify(clusterInfo(cfg, c.svc.rapidVersion))) };
+  return infoCache.body;
+});
 
 /**
  * /2/os: Ganeti runs OP_OS_DIAGNOSE and lists each OS with its variants

@@ -1,6 +1,6 @@
 // /2/instances and everything below it (rlib2 R_2_instances*).
 import { badRequest } from '../errors.ts';
-import { buildOpcode, dryRun, opcode, read, requireDict, pyType, resource, submitterTrail, type Call, type MethodDef, type Resource } from '../resource.ts';
+import { RawJson, buildOpcode, dryRun, opcode, read, requireDict, pyType, resource, submitterTrail, type Call, type MethodDef, type Resource } from '../resource.ts';
 import { instanceDict, niceSort } from '../views.ts';
 import { lookup, tagMethods, uriList } from './common.ts';
 import type { Instance } from '../../src/model.ts';
@@ -25,16 +25,18 @@ function instanceJson(cfg: ConfigStore, inst: Instance): string {
   return json;
 }
 
-/** A pre-serialised JSON body: the HTTP layer sends it as is. */
-export class RawJson {
-  constructor(readonly text: string) {}
-}
+/** The whole bulk listing, rebuilt only when something in it may have changed. */
+let bulk: { key: string; body: RawJson } | undefined;
 
 export const list: MethodDef = read((c) => {
   const { cfg } = c.svc;
   if (!c.req.flag('bulk')) return uriList([...cfg.instances.values()].map((i) => i.name), '/2/instances/', 'id');
-  const byName = new Map([...cfg.instances.values()].map((i) => [i.name, i]));
-  return new RawJson(`[${niceSort(byName.keys()).map((n) => instanceJson(cfg, byName.get(n)!)).join(',')}]`);
+  const key = cfg.viewKey();
+  if (bulk?.key !== key) {
+    const byName = new Map([...cfg.instances.values()].map((i) => [i.name, i]));
+    bulk = { key, body: new RawJson(`[${niceSort(byName.keys()).map((n) => instanceJson(cfg, byName.get(n)!)).join(',')}]`) };
+  }
+  return bulk.body;
 });
 
 export const one: MethodDef = read((c) => new RawJson(instanceJson(c.svc.cfg, lookup(c, 'instance', 'instance_name'))));

@@ -10,6 +10,5 @@ export const nodeRole: MethodDef = read((c) => nodeRoleWord(c.svc.cfg, nodes.get
 export const resources: Resource[] = [
   resource('/2/nodes', { GET: nodes.list }),
   resource('/2/nodes/[node_name]', { GET: nodeOne }),
-  resource('/2/nodes/[node_name]/role', { GET: nodeRole }),
   resource('/2/nodes/[node_name]/tags', tagMethods('node', 'node_name')),
 ];

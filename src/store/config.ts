@@ -134,10 +134,29 @@ export class ConfigStore implements Snapshot {
     if (done.length) for (const fn of this.listeners) fn(done);
   }
 
+  /** Increases whenever a node reports a different set of instance states. */
+  runtimeVersion = 0;
+  private reportedInstances = new Map<string, string>();
+
   applyRuntime(rt: NodeRuntime & { seq?: number }): void {
     const cur = this.runtimes.get(rt.node);
     if (cur && cur.heartbeat > rt.heartbeat) return;
     this.runtimes.set(rt.node, rt);
+    const states = JSON.stringify(rt.instances);
+    if (this.reportedInstances.get(rt.node) !== states) {
+      this.reportedInstances.set(rt.node, states);
+      this.runtimeVersion++;
+    }
+  }
+
+  /**
+   * A key that changes whenever anything an instance's RAPI view depends on
+   * may have: the config, the nodes' reports, and which nodes are alive.
+   */
+  viewKey(): string {
+    let alive = '';
+    for (const uuid of this.maps.node.keys()) alive += this.liveRuntime(uuid) ? '1' : '0';
+    return `${this.serial}|${this.runtimeVersion}|${alive}`;
   }
 
   // --- Snapshot ---
