@@ -128,7 +128,7 @@ const READONLY: readonly Permission[] = [
 /** Upstream: read-only plus instance operations that leave the configuration alone. */
 const OPERATOR: readonly Permission[] = [
   ...READONLY,
-  'instances.startup', 'instances.shutdown', 'instances.migrate', 'instances.failover',
+  'instances.startup', 'instances.shutdown', 'instances.reboot', 'instances.migrate', 'instances.failover',
   'instances.replace_disks', 'instances.export.prepare', 'instances.export.create', 'instances.export.remove',
   'instances.query.console',
 ];

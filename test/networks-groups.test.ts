@@ -50,6 +50,10 @@ test('pool size limits and a gateway outside the network: Ganeti\'s texts', (t) 
   t.is(err(() => initialized('10.0.0.0/24', '10.0.1.1')), '10.0.0.0/24 does not contain 10.0.1.1');
   t.is(err(() => initialized('10.0.0.0/24', '10.0.0.255')), 'IP 10.0.0.255 is already externally reserved');
   t.is(initialized('10.0.0.0/16').ext_reservations.length, 65536);
+  // Python's ipaddress also reads netmasks and hostmasks.
+  t.is(initialized('10.0.0.0/255.255.255.252').ext_reservations, 'X..X');
+  t.is(initialized('10.0.0.0/0.0.0.3').ext_reservations, 'X..X');
+  t.is(err(() => initialized('10.0.0.0/255.255.255.0', '10.0.1.1')), '10.0.0.0/24 does not contain 10.0.1.1');
 });
 
 test('reserve and release in either map', (t) => {

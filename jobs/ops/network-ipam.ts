@@ -41,16 +41,29 @@ export function ipToInt(ip: string): number | null {
 
 export const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
-/** The first address and the size of a network given as "a.b.c.d/len". */
-export function networkRange(cidr: string): { base: number; size: number } {
-  const [addr, len = '32'] = cidr.split('/');
+/** A prefix length, or a netmask / hostmask in dotted form (as Python's ipaddress reads them). */
+function prefixLength(text: string): number | null {
+  if (/^\d{1,2}$/.test(text)) return Number(text) <= 32 ? Number(text) : null;
+  const mask = ipToInt(text);
+  if (mask === null) return null;
+  for (let len = 0; len <= 32; len++) {
+    const net = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+    if (mask === net || mask === (~net >>> 0)) return len;
+  }
+  return null;
+}
+
+/** The first address, size and canonical "a.b.c.d/len" form of a stored network. */
+export function networkRange(network: string): { base: number; size: number; cidr: string } {
+  const [addr, len = '32', ...rest] = network.split('/');
   const base = ipToInt(addr);
-  const prefix = Number(len);
-  if (base === null || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) {
-    throw new AddressPoolError(`'${cidr}' does not appear to be an IPv4 or IPv6 network`);
+  const prefix = prefixLength(len);
+  if (base === null || prefix === null || rest.length) {
+    throw new AddressPoolError(`'${network}' does not appear to be an IPv4 or IPv6 network`);
   }
   const size = 2 ** (32 - prefix);
-  return { base: base - (base % size), size };
+  const first = base - (base % size);
+  return { base: first, size, cidr: `${intToIp(first)}/${prefix}` };
 }
 
 /**
@@ -60,11 +73,13 @@ export function networkRange(cidr: string): { base: number; size: number } {
 export class AddressPool {
   readonly base: number;
   readonly size: number;
+  /** The network as Python prints it, for messages. */
+  readonly cidr: string;
   private res: string[];
   private ext: string[];
 
   constructor(readonly net: Network) {
-    ({ base: this.base, size: this.size } = networkRange(net.network));
+    ({ base: this.base, size: this.size, cidr: this.cidr } = networkRange(net.network));
     if (this.size > 2 ** (32 - IPV4_NETWORK_MAX_SIZE)) {
       throw new AddressPoolError(`A big network with ${this.size} host(s) is currently not supported. please specify at most a /${IPV4_NETWORK_MAX_SIZE} network`);
     }
@@ -99,7 +114,7 @@ export class AddressPool {
   private index(ip: string): number {
     const n = ipToInt(ip);
     if (n === null || n < this.base || n >= this.base + this.size) {
-      throw new AddressPoolError(`${this.net.network} does not contain ${ip}`);
+      throw new AddressPoolError(`${this.cidr} does not contain ${ip}`);
     }
     return n - this.base;
   }
@@ -167,7 +182,7 @@ export function poolStats(net: Network): PoolStats {
 /** cfg.ReserveIp: an address for an instance; `checkExternal` is the opcode's conflicts_check. */
 export function reserveIp(net: Network, ip: string, checkExternal = true): Network {
   const pool = new AddressPool(net);
-  if (!pool.contains(ip)) throw new ReservationError(`Address '${ip}' not in the network '${net.network}'`);
+  if (!pool.contains(ip)) throw new ReservationError(`Address '${ip}' not in the network '${pool.cidr}'`);
   if (pool.isReserved(ip)) throw new ReservationError('IP address already in use');
   if (checkExternal && pool.isReserved(ip, true)) throw new ReservationError('IP is externally reserved');
   pool.reserve(ip);
