@@ -5,9 +5,10 @@
 // time of each request.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { K } from '../src/store/keys.ts';
 
 /** rapid:token:<sha256 hex> → hash {user, created, expires, description}. */
-const PREFIX = 'rapid:token:';
+const PREFIX = K.tokenPrefix;
 /** Hex digits of the hash that name a token in `list` and `revoke`. */
 const ID_LENGTH = 12;
 

@@ -22,4 +22,6 @@ export const K = {
   jobChanged: 'rapid:job:changed',
   lock: (name: string) => `rapid:lock:${name}`,
   lockReleased: 'rapid:lock:released',
+  /** Bearer tokens, by the SHA-256 of the secret. */
+  tokenPrefix: 'rapid:token:',
 } as const;
