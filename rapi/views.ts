@@ -18,6 +18,10 @@ import {
   PROTOCOL_VERSION, SOFTWARE_VERSION, SSH_DEFAULT_KEY_BITS, SSH_DEFAULT_KEY_TYPE,
   deepFreeze, fillDict, fillDiskParams, fillIPolicy,
 } from '../src/defaults.ts';
+import { niceSort } from '../src/nicesort.ts';
+
+/** Re-exported for the handlers that sort what they list. */
+export { niceSort };
 
 // ---------------------------------------------------------------------------
 // Field lists, exactly as rlib2.py.
@@ -124,41 +128,6 @@ function projector<F extends string, C>(fields: readonly F[], getters: Getters<F
   };
 }
 
-// ---------------------------------------------------------------------------
-// Ganeti's natural sort (utils NiceSort / Haskell niceSort): digit runs
-// compare as numbers and sort before non-digit runs.
-
-const CHUNKS = /\d+|\D+/g;
-const isDigits = (x: string): boolean => x.charCodeAt(0) >= 48 && x.charCodeAt(0) <= 57;
-
-function compareChunk(a: string, b: string): number {
-  const da = isDigits(a);
-  const db = isDigits(b);
-  if (da !== db) return da ? -1 : 1;
-  if (da) {
-    // Compare as integers of any size: strip zeros, then length, then digits.
-    const na = a.replace(/^0+/, '');
-    const nb = b.replace(/^0+/, '');
-    if (na.length !== nb.length) return na.length - nb.length;
-    return na < nb ? -1 : na > nb ? 1 : 0;
-  }
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function compareNice(a: string[], b: string[]): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const c = compareChunk(a[i]!, b[i]!);
-    if (c !== 0) return c;
-  }
-  return a.length - b.length;
-}
-
-export function niceSort(names: Iterable<string>): string[] {
-  const keyed = [...names].map((name) => ({ name, key: name.match(CHUNKS) ?? [] }));
-  keyed.sort((x, y) => compareNice(x.key, y.key));
-  return keyed.map((k) => k.name);
-}
 
 // ---------------------------------------------------------------------------
 // Per-snapshot derived data. Config-only facts are computed once per

@@ -11,12 +11,12 @@ import { rapi } from './helpers/http.ts';
 import { recordPid, tempDir, unrecordPid } from './helpers/pids.ts';
 import { FakeSnapshot, NOW } from './helpers/fake-snapshot.ts';
 import {
-  AddressPool, AddressPoolError, ReservationError, generateFreeIp, networkWrites, poolStats, releaseInstanceIps,
+  AddressPool, AddressPoolError, ReservationError, generateFreeIp, networkWrites, nicNetworkLocks, poolStats, releaseInstanceIps,
   releaseIp, reserveIp, resolveNicNetwork, type PendingNetworks,
 } from '../jobs/ops/network-ipam.ts';
 import { pyRepr, updatedGroupIPolicy, mergeDiskState, mergeHvState, updatedGroupDiskParams, checkGroupIPolicy } from '../jobs/ops/group-params.ts';
 import { splitInstances } from '../jobs/ops/group.ts';
-import { NET_FIELDS } from '../rapi/views.ts';
+import { NET_FIELDS, niceSort } from '../rapi/views.ts';
 import { OpPrereqError, TypeEnforcementError } from '../jobs/errors.ts';
 import type { Network } from '../src/model.ts';
 
@@ -174,6 +174,14 @@ test('releaseInstanceIps gives network addresses back and skips the rest', (t) =
   const released = releaseInstanceIps(s, { ...inst, nics });
   t.deepEqual([...released.keys()], ['lan-uuid']);
   t.is(poolStats(released.get('lan-uuid')!).map, 'XX.....X');
+});
+
+test('nicNetworkLocks: one exclusive lock per network, by name', (t) => {
+  const { s } = nicSetup();
+  t.deepEqual(nicNetworkLocks(s, [{ network: 'lan-uuid' }, { network: 'lan' }, { network: 'None' }, {}, null, { network: 'dmz' }]), [
+    { level: 'network', name: 'dmz', shared: false },
+    { level: 'network', name: 'lan', shared: false },
+  ]);
 });
 
 // ---------------------------------------------------------------------------
@@ -446,7 +454,8 @@ test.serial('group lifecycle: add, assign a node, rename, modify, delete', async
   t.is((await get('/2/groups/rack3')).name, 'rack3');
   ok(t, await c.job('DELETE', '/2/groups/rack3'));
   t.deepEqual((await get('/2/groups')).map((x: { name: string }) => x.name), ['default']);
-  const allNodes = async () => (await get('/2/nodes?bulk=1')).map((n: { uuid: string }) => n.uuid).sort().join(', ');
+  // Ganeti lists node uuids, nice-sorted.
+  const allNodes = async () => niceSort((await get('/2/nodes?bulk=1')).map((n: { uuid: string }) => n.uuid)).join(', ');
   failed(t, await c.job('DELETE', '/2/groups/default'),
     ['OpPrereqError', [`Group 'default' not empty, has the following nodes: ${await allNodes()}`, 'wrong_state']]);
 

@@ -251,7 +251,7 @@ test.serial('filters select the rows Ganeti selects', async (t) => {
     [null, ALL, 'no filter'],
     [['==', 'name', WEB1], [WEB1]],
     [['=', 'name', 'web1'], [WEB1], 'legacy "=", and a name matches by its leading components'],
-    [['==', 'name', 'web'], [], 'but not by a prefix that is no component'],
+    [['&', ['==', 'name', 'web']], [], 'but not by a prefix that is no component'],
     [['|', ['=', 'name', DB2], ['=', 'name', WEB1]], [DB2, WEB1]],
     [['|', ['=', 'name', WEB1], ['=', 'name', DB2]], [WEB1, DB2], 'a pure name filter answers in the order asked (luxid)'],
     [['!=', 'name', WEB1], [DB1, DB2, DB10, WEB2]],
@@ -282,7 +282,7 @@ test.serial('filters select the rows Ganeti selects', async (t) => {
     [['<=', 'ctime', db2Created], [DB1, DB2], 'timestamps compare as numbers'],
     [['&'], ALL, 'an empty "and" holds'],
     [['|'], [], 'an empty "or" does not'],
-    [['&', ['?', 'admin_up'], ['|', ['=', 'pnode', 'node1'], ['=~', 'name', 'db1$']]], [DB1, DB10, WEB1]],
+    [['&', ['?', 'admin_up'], ['|', ['=', 'pnode', 'node1'], ['=~', 'name', '^db1\\.']]], [DB1, DB10, WEB1]],
     // Values the query cannot get let their condition pass (luxid's Filter.hs):
     // stopped instances have no live memory, so they stay in.
     [['>', 'oper_ram', 200], [DB1, DB2, WEB2], 'rows without live data pass'],
@@ -395,8 +395,9 @@ test.serial('jobs: sorted by id, filtered by id and status, a missing id has onl
 
 test.serial('locks: the running opcode owns them, a conflicting one waits', async (t) => {
   t.deepEqual((await get('/2/query/lock?fields=name,mode,owner,pending')).json.data, [], 'idle cluster: no locks');
-  const first = await c.submitDirect('OP_TEST_DELAY', { duration: 3, on_master: false, on_nodes: [N2] });
-  const second = await c.submitDirect('OP_TEST_DELAY', { duration: 0, on_master: false, on_nodes: [N2] });
+  const delay = (duration: number) => c.submitDirect('OP_TEST_DELAY', { duration, on_master: false, on_nodes: [N2], no_locks: false });
+  const first = await delay(3);
+  const second = await delay(0);
   let data: unknown[] = [];
   for (let i = 0; i < 100; i++) {
     data = (await put('lock', { fields: ['name', 'mode', 'owner', 'pending'] })).json.data;

@@ -122,7 +122,7 @@ function newUidPool(op: Opcode, current: unknown[]): UidRange[] {
   if (op.add_uids) pool.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   for (const r of (op.remove_uids as UidRange[] | null) ?? []) {
     const i = has(r);
-    if (i < 0) throw new OpPrereqError(`User-id range to be removed is not found in the current user-id pool: (${r[0]}, ${r[1]})`, 'wrong_input');
+    if (i < 0) throw new OpPrereqError(`User-id range to be removed is not found in the current user-id pool: [${r[0]}, ${r[1]}]`, 'wrong_input');
     pool.splice(i, 1);
   }
   if (op.uid_pool) pool = (op.uid_pool as UidRange[]).map((r) => [r[0], r[1]]);

@@ -9,7 +9,7 @@ import type { Instance, Node, NodeGroup, Params } from '../../src/model.ts';
 import { forceDictType } from '../params.ts';
 import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
-import { niceSort } from '../../rapi/views.ts';
+import { niceSort } from '../../src/nicesort.ts';
 import { define } from './context.ts';
 import { logWarning } from './feedback.ts';
 import { findGroup, findNode } from './lookup.ts';
@@ -40,7 +40,7 @@ export const OP_GROUP_ADD = define<NodeGroup>({
     const diskState = mergeDiskState(params(op.disk_state), undefined);
     const diskparams = op.diskparams && Object.keys(op.diskparams).length ? newGroupDiskParams(op.diskparams as Record<string, Params>) : {};
     const ipolicy = { ...params(op.ipolicy) };
-    if (op.ipolicy && Object.keys(ipolicy).length) checkGroupIPolicy(cfg.cluster, ipolicy);
+    if (Object.keys(ipolicy).length) checkGroupIPolicy(cfg.cluster, ipolicy);
     const now = Date.now() / 1000;
     const group: NodeGroup = {
       uuid: randomUUID(), ctime: now, mtime: now, serial_no: 1, tags: [], name,

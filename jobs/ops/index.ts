@@ -15,9 +15,10 @@ import * as instanceDisks from './instance-disks.ts';
 import * as instanceExport from './instance-export.ts';
 import * as nodeActions from './node-actions.ts';
 import * as cluster from './cluster.ts';
+import * as multiAlloc from './multi-alloc.ts';
 
 const AREAS: Record<string, unknown>[] = [
-  tags, instance, node, testDelay, network, group, instanceModify, instanceMove, instanceDisks, instanceExport, nodeActions, cluster,
+  tags, instance, node, testDelay, network, group, instanceModify, instanceMove, instanceDisks, instanceExport, nodeActions, cluster, multiAlloc,
 ];
 
 const IMPLS: Record<string, OpImpl> = Object.fromEntries(

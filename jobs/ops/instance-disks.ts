@@ -14,6 +14,8 @@ import { define, type OpContext } from './context.ts';
 import { findInstance, findNode } from './lookup.ts';
 import { instanceSpec, type InstanceSpec } from './instance-spec.ts';
 import { BGL_SHARED } from './instance.ts';
+import { logInfo, logWarning } from './feedback.ts';
+import { IALLOCATORS } from './node-actions.ts';
 
 // ---------------------------------------------------------------------------
 // Node calls, the way Ganeti's RpcResult carries them.
@@ -45,9 +47,6 @@ export function raiseOn<T>(r: RpcResult<T>, msg: string, prereq?: { ecode?: Ecod
   const text = `${msg}: ${r.msg}`;
   throw prereq ? new OpPrereqError(text, prereq.ecode) : new OpExecError(text);
 }
-
-export const logInfo = (ctx: OpContext, msg: string) => ctx.log(` - INFO: ${msg}`);
-export const logWarning = (ctx: OpContext, msg: string) => ctx.log(` - WARNING: ${msg}`);
 
 // ---------------------------------------------------------------------------
 // Checks (cmdlib/common.py, instance_utils.py).
@@ -362,7 +361,10 @@ export const OP_INSTANCE_REPLACE_DISKS = define<null>({
  * `needMem` MiB, skipping `exclude`; `taken` counts memory already promised
  * per node uuid (multi-instance requests).
  */
-export function pickNode(cfg: ConfigStore, _allocator: string, exclude: string[], needMem: number, errorPrefix: string, taken = new Map<string, number>()): Node {
+export function pickNode(cfg: ConfigStore, allocator: string, exclude: string[], needMem: number, errorPrefix: string, taken = new Map<string, number>()): Node {
+  if (!IALLOCATORS.includes(allocator)) {
+    throw new OpExecError(`Failure while running the iallocator script: iallocator module '${allocator}' not found in the search path`);
+  }
   let best: { node: Node; free: number } | undefined;
   let candidates = 0;
   for (const node of cfg.nodes.values()) {

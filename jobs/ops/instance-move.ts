@@ -16,8 +16,9 @@ import { instanceSpec } from './instance-spec.ts';
 import { BGL_SHARED, checkFreeMemory } from './instance.ts';
 import {
   assembleDisks, checkNodeNotDrained, checkNodeOnline, checkNodeVmCapable, disksActive, instanceOpLocks,
-  ivName, logInfo, logWarning, pickNode, primaryNode, raiseOn, rpc, specWith, unreachable, type RpcResult,
+  ivName, pickNode, primaryNode, raiseOn, rpc, specWith, unreachable, type RpcResult,
 } from './instance-disks.ts';
+import { logInfo, logWarning } from './feedback.ts';
 import type { MigrationStatus } from '../../hypervisor/driver.ts';
 
 /** constants.DTS_MIRRORED and DTS_EXT_MIRROR, restricted to rapid's templates. */
@@ -87,7 +88,7 @@ async function prereq(op: Opcode, ctx: OpContext, mode: Mode): Promise<Plan> {
     if (!allocator) {
       throw new OpPrereqError('No iallocator or node given and no cluster-wide default iallocator found; please specify either an iallocator or a node, or set a cluster-wide default iallocator', 'wrong_input');
     }
-    target = pickNode(cfg, allocator, [inst.primary_node], Number(be.maxmem), `Can't compute nodes using iallocator '${allocator}'`);
+    target = pickNode(cfg, allocator, [inst.primary_node], inst.admin_state === 'up' ? Number(be.maxmem) : 0, `Can't compute nodes using iallocator '${allocator}'`);
     await logInfo(ctx, `Selected nodes for instance ${inst.name} via iallocator ${allocator}: ${target.name}`);
   }
   if (target.uuid === inst.primary_node) {

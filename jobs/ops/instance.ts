@@ -14,6 +14,7 @@ import { define, type OpContext } from './context.ts';
 import { findInstance, findNode, requireNodeUp } from './lookup.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
+import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
 import { STEP } from '../node-rpc.ts';
 
 export const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
@@ -70,7 +71,7 @@ export async function markAdminState(ctx: OpContext, inst: Instance, state: Inst
 
 // ---------------------------------------------------------------------------
 
-interface CreatePlan { inst: Instance; pnode: Node; start: boolean; install: boolean }
+interface CreatePlan { inst: Instance; pnode: Node; start: boolean; install: boolean; netWrites: ReturnType<typeof networkWrites> }
 
 export function generateMac(prefix: string, used: Set<string>): string {
   for (;;) {
@@ -107,7 +108,7 @@ export async function checkNameResolves(name: string): Promise<void> {
 }
 
 export const OP_INSTANCE_CREATE = define<CreatePlan>({
-  locks: (op) => [BGL_SHARED, { level: 'instance', name: String(op.instance_name), shared: false }],
+  locks: (op, cfg) => [BGL_SHARED, { level: 'instance', name: String(op.instance_name), shared: false }, ...nicNetworkLocks(cfg, op.nics as unknown[])],
   async prereq(op, ctx) {
     const { cfg } = ctx;
     const cluster = cfg.cluster;
@@ -156,27 +157,27 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
     if (template === 'diskless' && disks.length) throw new OpPrereqError("Disk template 'diskless' does not allow disks", 'wrong_input');
 
     const usedMacs = new Set([...cfg.instances.values()].flatMap((i) => i.nics.map((n) => n.mac)));
-    const nics: Nic[] = (op.nics as unknown[]).map((raw) => {
+    const pending: PendingNetworks = new Map();
+    const nics: Nic[] = (op.nics as unknown[]).map((raw, index) => {
       const n = forceDictType(raw, INIC_PARAMS_TYPES);
       const mode = (n.mode as string | undefined) ?? undefined;
       if (mode !== undefined && !['bridged', 'routed', 'openvswitch'].includes(mode)) {
         throw new OpPrereqError(`Invalid NIC mode '${mode}'`, 'wrong_input');
       }
-      if (n.network) throw new OpPrereqError(`Network '${n.network}' not found`, 'unknown_entity');
+      const net = resolveNicNetwork(cfg, pnode, { network: n.network, ip: n.ip, mode: n.mode, link: n.link ?? n.bridge },
+        { index, conflictsCheck: op.conflicts_check !== false, pending });
       let mac = (n.mac as string | undefined) ?? 'auto';
-      if (mac === 'auto' || mac === 'generate') mac = generateMac(cluster.mac_prefix, usedMacs);
+      if (mac === 'auto' || mac === 'generate') mac = generateMac(net.macPrefix ?? cluster.mac_prefix, usedMacs);
       else if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac)) throw new OpPrereqError(`Invalid MAC address specified: ${mac}`, 'wrong_input');
       else if (usedMacs.has(mac.toLowerCase())) throw new OpPrereqError(`MAC address ${mac} already in use in cluster`, 'resource_not_unique');
       usedMacs.add(mac.toLowerCase());
-      const ip = (n.ip as string | null | undefined) ?? null;
-      if (ip !== null && ip.toLowerCase() !== 'none' && !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
-        throw new OpPrereqError(`Invalid IP address '${ip}'`, 'wrong_input');
+      const nicparams: Record<string, unknown> = net.nicparams ?? {};
+      if (!net.nicparams) {
+        if (mode !== undefined) nicparams.mode = mode;
+        if (n.link ?? n.bridge) nicparams.link = n.link ?? n.bridge;
+        if (n.vlan) nicparams.vlan = n.vlan;
       }
-      const nicparams: Record<string, unknown> = {};
-      if (mode !== undefined) nicparams.mode = mode;
-      if (n.link ?? n.bridge) nicparams.link = n.link ?? n.bridge;
-      if (n.vlan) nicparams.vlan = n.vlan;
-      return { uuid: randomUUID(), name: (n.name as string | undefined) ?? null, mac: mac.toLowerCase(), ip: ip?.toLowerCase() === 'none' ? null : ip, network: null, nicparams };
+      return { uuid: randomUUID(), name: (n.name as string | undefined) ?? null, mac: mac.toLowerCase(), ip: net.ip, network: net.network, nicparams };
     });
 
     const os = op.os_type ? String(op.os_type) : '';
@@ -191,9 +192,9 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
       disk_template: template, disks, nics, beparams, hvparams, osparams: { ...(op.osparams as Record<string, unknown>) },
       network_port: null, forthcoming: false,
     };
-    return { inst, pnode, start: op.start === true, install: !op.no_install && !!os };
+    return { inst, pnode, start: op.start === true, install: !op.no_install && !!os, netWrites: networkWrites(pending) };
   },
-  async exec({ inst, pnode, start, install }, _op, ctx) {
+  async exec({ inst, pnode, start, install, netWrites }, _op, ctx) {
     const spec = instanceSpec(ctx.cfg, inst);
     if (inst.disks.length) {
       await ctx.log('* creating instance disks...');
@@ -205,7 +206,7 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
         await ctx.node(pnode.name, STEP.osInstall, { spec, reinstall: false });
       }
       await ctx.log(`adding instance ${inst.name} to cluster config`);
-      await ctx.cfg.commit([{ kind: 'instance', obj: inst, isNew: true }]);
+      await ctx.cfg.commit([{ kind: 'instance', obj: inst, isNew: true }, ...netWrites]);
     } catch (err) {
       if (inst.disks.length) await ctx.node(pnode.name, STEP.disksRemove, { spec }).catch(() => undefined);
       throw err;
@@ -328,7 +329,7 @@ export const OP_INSTANCE_REINSTALL = define<InstPlan & { os: string }>({
 });
 
 export const OP_INSTANCE_REMOVE = define<Instance>({
-  locks: instanceLocks,
+  locks: (op, cfg) => [...instanceLocks(op, cfg), ...nicNetworkLocks(cfg, cfg.byName('instance', String(op.instance_name))?.nics ?? [])],
   prereq: (op, ctx) => findInstance(ctx.cfg, op.instance_name),
   async exec(inst, op, ctx) {
     const node = primaryOf(ctx.cfg, inst);
@@ -345,7 +346,8 @@ export const OP_INSTANCE_REMOVE = define<Instance>({
       await ctx.log(`Warning: ${(err as Error).message}`);
     }
     await ctx.log(`Removing instance ${inst.name} out of cluster config`);
-    await ctx.cfg.commit([], [{ kind: 'instance', obj: ctx.cfg.instances.get(inst.uuid) ?? inst }]);
+    const current = ctx.cfg.instances.get(inst.uuid) ?? inst;
+    await ctx.cfg.commit(networkWrites(releaseInstanceIps(ctx.cfg, current)), [{ kind: 'instance', obj: current }]);
     return null;
   },
 });

@@ -8,6 +8,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { GanetiError, OpPrereqError } from '../errors.ts';
 import type { Snapshot } from '../../src/store/snapshot.ts';
 import type { Instance, Network, Node, Params } from '../../src/model.ts';
+import type { LockRequest } from '../locks.ts';
 import { findNetwork } from './lookup.ts';
 
 /** errors.AddressPoolError: what network.AddressPool raises. */
@@ -212,6 +213,23 @@ export function releaseIp(net: Network, ip: string): Network {
 // ---------------------------------------------------------------------------
 // NICs of instances.
 
+const isNone = (v: unknown): boolean => v === null || v === undefined || (typeof v === 'string' && v.toLowerCase() === 'none');
+
+/**
+ * Exclusive locks on the networks NICs name (by name or uuid), the level
+ * network opcodes lock by name: an opcode reserving or releasing addresses
+ * never has its commit refused by a concurrent reservation.
+ */
+export function nicNetworkLocks(cfg: Snapshot, nics: readonly unknown[]): LockRequest[] {
+  const names = new Set<string>();
+  for (const nic of nics) {
+    const ref = (nic as { network?: unknown } | null)?.network;
+    if (typeof ref !== 'string' || isNone(ref)) continue;
+    names.add(cfg.networks.get(ref)?.name ?? ref);
+  }
+  return [...names].sort().map((name) => ({ level: 'network', name, shared: false }));
+}
+
 /** Networks changed by one opcode so far, by uuid: later NICs see earlier reservations. */
 export type PendingNetworks = Map<string, Network>;
 
@@ -239,8 +257,6 @@ export interface ResolvedNic {
   /** MAC prefix for a generated MAC: the network's, or null for the cluster's. */
   macPrefix: string | null;
 }
-
-const isNone = (v: unknown): boolean => v === null || v === undefined || (typeof v === 'string' && v.toLowerCase() === 'none');
 
 /**
  * The network side of one NIC of an instance being created on `pnode`

@@ -7,7 +7,7 @@ import type { Snapshot } from '../../src/store/snapshot.ts';
 import type { Instance, Network, NodeGroup, Params } from '../../src/model.ts';
 import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
-import { niceSort } from '../../rapi/views.ts';
+import { niceSort } from '../../src/nicesort.ts';
 import { define, type OpContext } from './context.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { findGroup, findNetwork } from './lookup.ts';

@@ -11,7 +11,7 @@ import { forceDictType } from '../params.ts';
 import { fillOpcode, type Opcode } from '../opcodes.ts';
 import type { LockRequest } from '../locks.ts';
 import { STEP } from '../node-rpc.ts';
-import { niceSort } from '../../rapi/views.ts';
+import { niceSort } from '../../src/nicesort.ts';
 import { define, type OpContext } from './context.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { expandNode } from './lookup.ts';

@@ -9,10 +9,9 @@ import type { JobRecord } from '../../jobs/store.ts';
 import { calcStatus, FINALIZED } from '../../jobs/status.ts';
 import { BES_PARAMETER_TYPES, type VType } from '../../jobs/params.ts';
 import { MAX_DISKS } from '../../jobs/ht.ts';
-import { poolStats, type PoolStats } from '../../jobs/ops/network-ipam.ts';
 import { HVC_GLOBALS, fillDict } from '../../src/defaults.ts';
 import {
-  diskUsage, groupDict, instanceBeParams, instanceFacts, niceSort, nodeDict, nodeRole,
+  diskUsage, groupDict, instanceBeParams, instanceFacts, networkDict, niceSort, nodeDict, nodeRole,
   type InstanceFacts,
 } from '../views.ts';
 
@@ -178,52 +177,26 @@ function ndFields<R>(ndparams: (row: R) => Params | null): Field<R>[] {
 }
 
 // ---------------------------------------------------------------------------
-// Per-snapshot indexes the field getters share.
+// Primary instances per node group (no bulk dict shows them).
 
-interface Indexes {
-  serial: number;
-  groupInstances?: Map<string, string[]>;     // group uuid → primary instances
-  networkInstances?: Map<string, string[]>;   // network uuid → connected instances
-}
+const groupInstCache = new WeakMap<Snapshot, { serial: number; byGroup: Map<string, string[]> }>();
 
-const indexCache = new WeakMap<Snapshot, Indexes>();
-
-function indexes(s: Snapshot): Indexes {
-  let ix = indexCache.get(s);
-  if (!ix || ix.serial !== s.serial) indexCache.set(s, (ix = { serial: s.serial }));
-  return ix;
-}
-
-function groupBy(pairs: Iterable<[string, string]>): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (const [k, v] of pairs) {
-    const list = m.get(k);
-    if (list) list.push(v);
-    else m.set(k, [v]);
-  }
-  for (const [k, v] of m) m.set(k, niceSort(new Set(v)));
-  return m;
-}
-
+/** The group's primary instances, nice-sorted; indexed once per configuration serial. */
 function groupInstances(s: Snapshot, groupUuid: string): string[] {
-  const ix = indexes(s);
-  ix.groupInstances ??= groupBy(function* () {
+  let hit = groupInstCache.get(s);
+  if (!hit || hit.serial !== s.serial) {
+    const byGroup = new Map<string, string[]>();
     for (const inst of s.instances.values()) {
       const group = s.nodes.get(inst.primary_node)?.group;
-      if (group) yield [group, inst.name] as [string, string];
+      if (!group) continue;
+      const list = byGroup.get(group);
+      if (list) list.push(inst.name);
+      else byGroup.set(group, [inst.name]);
     }
-  }());
-  return ix.groupInstances.get(groupUuid) ?? [];
-}
-
-function networkInstances(s: Snapshot, netUuid: string): string[] {
-  const ix = indexes(s);
-  ix.networkInstances ??= groupBy(function* () {
-    for (const inst of s.instances.values()) {
-      for (const nic of inst.nics) if (nic.network) yield [nic.network, inst.name] as [string, string];
-    }
-  }());
-  return ix.networkInstances.get(netUuid) ?? [];
+    for (const [g, names] of byGroup) byGroup.set(g, niceSort(names));
+    groupInstCache.set(s, (hit = { serial: s.serial, byGroup }));
+  }
+  return hit.byGroup.get(groupUuid) ?? [];
 }
 
 // ---------------------------------------------------------------------------
@@ -504,26 +477,13 @@ export const GROUP_FIELDS: FieldTable<GroupRow> = table<GroupRow>([
 // ---------------------------------------------------------------------------
 // Networks.
 
-/** One network being queried; its address pool statistics are computed on first use. */
+/** One network being queried; its bulk dict (rapi/views.ts) is built on first use. */
 export class NetworkRow {
-  private st: PoolStats | undefined;
+  private d: Record<string, unknown> | undefined;
   constructor(readonly s: Snapshot, readonly net: Network) {}
-  get stats(): PoolStats {
-    return (this.st ??= poolStats(this.net));
+  get dict(): Record<string, unknown> {
+    return (this.d ??= networkDict(this.s, this.net));
   }
-}
-
-/** Query/Network.hs getGroupConnections: [group, mode, link, vlan] per connected group, "-" when unset. */
-function groupConnections(r: NetworkRow): [string, string, string, string][] {
-  const out: [string, string, string, string][] = [];
-  for (const g of r.s.groups.values()) {
-    const p = g.networks[r.net.uuid];
-    if (!p) continue;
-    const str = (v: unknown) => (typeof v === 'string' && v ? v : '-');
-    out.push([g.name, str(p['mode']), str(p['link']), str(p['vlan'])]);
-  }
-  const order = niceSort(out.map((c) => c[0]));
-  return out.sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
 }
 
 export const NETWORK_FIELDS: FieldTable<NetworkRow> = table<NetworkRow>([
@@ -536,15 +496,15 @@ export const NETWORK_FIELDS: FieldTable<NetworkRow> = table<NetworkRow>([
   fld('mac_prefix', 'MacPrefix', 'other', 'MAC address prefix', (r) => orElse(r.net.mac_prefix, UNAVAIL)),
   fld('serial_no', 'SerialNo', 'number', SERIAL_DOC('Network'), (r) => r.net.serial_no),
   fld('uuid', 'UUID', 'text', 'Network UUID', (r) => r.net.uuid),
-  fld('group_cnt', 'NodeGroups', 'number', 'Number of nodegroups', (r) => groupConnections(r).length),
-  fld('group_list', 'GroupList', 'other', 'List of nodegroups (group name, NIC mode, NIC link)', groupConnections),
-  fld('inst_cnt', 'Instances', 'number', 'Number of instances', (r) => networkInstances(r.s, r.net.uuid).length),
-  fld('inst_list', 'InstanceList', 'other', 'List of instances', (r) => networkInstances(r.s, r.net.uuid)),
-  fld('free_count', 'FreeCount', 'number', 'Number of available addresses', (r) => r.stats.free_count),
-  fld('reserved_count', 'ReservedCount', 'number', 'Number of reserved addresses', (r) => r.stats.reserved_count),
-  fld('map', 'Map', 'text', 'Actual mapping', (r) => r.stats.map),
+  fld('group_cnt', 'NodeGroups', 'number', 'Number of nodegroups', (r) => (r.dict['group_list'] as unknown[]).length),
+  fld('group_list', 'GroupList', 'other', 'List of nodegroups (group name, NIC mode, NIC link)', (r) => r.dict['group_list']),
+  fld('inst_cnt', 'Instances', 'number', 'Number of instances', (r) => (r.dict['inst_list'] as unknown[]).length),
+  fld('inst_list', 'InstanceList', 'other', 'List of instances', (r) => r.dict['inst_list']),
+  fld('free_count', 'FreeCount', 'number', 'Number of available addresses', (r) => r.dict['free_count']),
+  fld('reserved_count', 'ReservedCount', 'number', 'Number of reserved addresses', (r) => r.dict['reserved_count']),
+  fld('map', 'Map', 'text', 'Actual mapping', (r) => r.dict['map']),
   fld('external_reservations', 'ExternalReservations', 'text', 'External reservations',
-    (r) => r.stats.external_reservations),
+    (r) => r.dict['external_reservations']),
   ...timestampFields((r: NetworkRow) => r.net),
 ]);
 

@@ -26,6 +26,11 @@ export type QueryResource = (typeof QUERY_RESOURCES)[number];
 export interface QueryEnv {
   cfg: ConfigStore;
   jobs: JobStore;
+  /**
+   * The export names a node holds (its export.list step); rejects when the
+   * node does not answer. Without it, answering nodes list no exports.
+   */
+  exportList?: (nodeName: string) => Promise<string[]>;
 }
 
 export type ResultEntry = [number, unknown];
@@ -70,7 +75,7 @@ const SOURCES: Record<QueryResource, Source<unknown>> = {
     namefield: 'name',
     rows: ({ cfg }, wanted) => configRows(cfg, 'network', wanted).map((n) => new NetworkRow(cfg, n)),
   }),
-  export: source({ fields: EXPORT_FIELDS, namefield: 'node', rows: ({ cfg }, wanted) => exportRows(cfg, configRows(cfg, 'node', wanted)) }),
+  export: source({ fields: EXPORT_FIELDS, namefield: 'node', rows: (env, wanted) => exportRows(env, configRows(env.cfg, 'node', wanted)) }),
   job: source({ fields: JOB_FIELDS, namefield: 'id', rows: jobRows }),
   lock: source({ fields: LOCK_FIELDS, namefield: null, rows: lockRows }),
   // Job filter rules come with /2/filters, which has no store yet: no rows.
@@ -176,14 +181,18 @@ function sortedByName<K extends Named>(s: Snapshot, kind: K): KindMap[K][] {
 // Exports (Query/Export.hs): a row per export each node lists, and a row
 // without export for a node that could not be asked.
 
-function exportRows(s: Snapshot, nodes: Node[]): ExportRow[] {
-  const rows: ExportRow[] = [];
-  for (const node of nodes) {
-    if (node.offline) rows.push({ node, export: Abnormal.OFFLINE });
-    else if (!s.liveRuntime(node.uuid)) rows.push({ node, export: Abnormal.NODATA });
-    // rapid keeps no instance exports yet, so answering nodes list none.
-  }
-  return rows;
+async function exportRows(env: QueryEnv, nodes: Node[]): Promise<ExportRow[]> {
+  const lists = await Promise.all(nodes.map(async (node): Promise<ExportRow[]> => {
+    if (node.offline) return [{ node, export: Abnormal.OFFLINE }];
+    if (!env.cfg.liveRuntime(node.uuid)) return [{ node, export: Abnormal.NODATA }];
+    if (!env.exportList) return [];
+    try {
+      return (await env.exportList(node.name)).map((name) => ({ node, export: name }));
+    } catch {
+      return [{ node, export: Abnormal.NODATA }];
+    }
+  }));
+  return lists.flat();
 }
 
 // ---------------------------------------------------------------------------
