@@ -44,7 +44,9 @@ function qbInstance(i: number, nodeUuid: string, now: number): Instance {
     uuid: randomUUID(), name: qbName(i), ctime: now, mtime: now, serial_no: 1, tags: ['qbench', `rack:${i % 40}`],
     primary_node: nodeUuid, secondary_nodes: [], os: 'noop', hypervisor: 'fake',
     admin_state: 'down', admin_state_source: 'admin', disk_template: 'diskless', disks: [],
-    nics: [{ uuid: randomUUID(), name: null, mac: `aa:01:00:${hex(i >> 16)}:${hex(i >> 8)}:${hex(i)}`, ip: null, network: null, nicparams: {} }],
+    nics: [{
+      uuid: randomUUID(), name: null, mac: `aa:01:00:${hex(i >> 16)}:${hex(i >> 8)}:${hex(i)}`, ip: null, network: null, nicparams: {},
+    }],
     beparams: { maxmem: 128 + (i % 4) * 128 }, hvparams: {}, osparams: {}, network_port: null, forthcoming: false,
   };
 }

@@ -191,7 +191,8 @@ async function receiveOne(sock: net.Socket, dir: string, magic: string, pending:
     try {
       const blocks = new Blocks(fh);
       await blocks.push(head.rest);
-      for await (const chunk of sock as AsyncIterable<Buffer>) await blocks.push(chunk);
+      // Not destroyed at the end of the data: the answer still goes out on it.
+      for await (const chunk of sock.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) await blocks.push(chunk);
       bytes = await blocks.end();
       await fh.sync();
     } finally {

@@ -320,6 +320,9 @@ interface InstCtx extends InstanceFacts {
 
 const liveRt = (c: InstCtx): InstanceRuntime | undefined => (c.live.kind === 'present' ? c.live.rt : undefined);
 
+/** A NIC's bridge: its link in bridged mode, none otherwise (filled nicparams). */
+export const nicBridge = (p: Readonly<Params>): unknown => (p['mode'] === 'bridged' ? p['link'] : null);
+
 const INSTANCE_GETTERS: Getters<IField, InstCtx> = {
   'name': (c) => c.inst.name,
   'admin_state': (c) => c.inst.admin_state,
@@ -335,7 +338,7 @@ const INSTANCE_GETTERS: Getters<IField, InstCtx> = {
   'nic.links': (c) => c.nics.map((p) => p['link']),
   'nic.networks': (c) => c.inst.nics.map((n) => n.network),
   'nic.networks.names': (c) => c.inst.nics.map((n) => (n.network ? c.s.networks.get(n.network)?.name ?? null : null)),
-  'nic.bridges': (c) => c.nics.map((p) => (p['mode'] === 'bridged' ? p['link'] : null)),
+  'nic.bridges': (c) => c.nics.map(nicBridge),
   'network_port': (c) => c.inst.network_port,
   'disk.sizes': (c) => c.inst.disks.map((d) => d.size),
   'disk.spindles': (c) => c.inst.disks.map((d) => d.spindles),

@@ -113,7 +113,10 @@ test.serial('/fields?fields= keeps the order asked and describes unknown fields'
   const job = (await rapi(c.rapid, 'GET', '/2/query/job/fields?fields=id,received_ts,priority')).json.fields;
   t.deepEqual(job, [
     { name: 'id', title: 'ID', kind: 'number', doc: 'Job ID' },
-    { name: 'received_ts', title: 'Received', kind: 'other', doc: 'Timestamp of when job was received (tuple containing seconds and microseconds)' },
+    {
+      name: 'received_ts', title: 'Received', kind: 'other',
+      doc: 'Timestamp of when job was received (tuple containing seconds and microseconds)',
+    },
     { name: 'priority', title: 'Priority', kind: 'number', doc: 'Current job priority (19 to -20)' },
   ]);
   const ndp = (await rapi(c.rapid, 'GET', '/2/query/node/fields?fields=ndp/cpu_speed,role')).json.fields;
@@ -371,6 +374,25 @@ test.serial('nodes and groups: the QA master check, roles, instance lists', asyn
   });
 });
 
+test.serial('networks: the bulk values with statuses, filtered', async (t) => {
+  for (const [path, body] of [
+    ['/2/networks', { name: 'lan', network: '10.5.0.0/28', gateway: '10.5.0.1', add_reserved_ips: ['10.5.0.9'] }],
+    ['/2/networks', { name: 'lan2', network: '10.6.0.0/24' }],
+    ['/2/networks/lan/connect', { group_name: 'default', network_mode: 'bridged', network_link: 'br0' }],
+  ] as const) {
+    const job = await c.job(path.endsWith('connect') ? 'PUT' : 'POST', path, { body });
+    t.is(job.status, 'success', JSON.stringify(job.opresult));
+  }
+  const fields = ['name', 'network', 'gateway', 'network6', 'group_cnt', 'group_list', 'inst_cnt', 'free_count', 'reserved_count'];
+  const res = await put('network', { fields, qfilter: ['<', 'free_count', 100] });
+  const bulk = (await get('/2/networks/lan')).json;
+  t.deepEqual(res.json.data, [[
+    [0, 'lan'], [0, '10.5.0.0/28'], [0, '10.5.0.1'], [3, null], [0, 1], [0, bulk.group_list], [0, 0],
+    [0, bulk.free_count], [0, bulk.reserved_count],
+  ]], 'the same values as /2/networks/lan; no IPv6 subnet: unavailable');
+  t.deepEqual(values(await get('/2/query/network?fields=name,group_cnt')), [['lan', 1], ['lan2', 0]]);
+});
+
 test.serial('jobs: sorted by id, filtered by id and status, a missing id has only its id', async (t) => {
   const all = values(await put('job', { fields: ['id', 'status', 'summary'], qfilter: ['>=', 'id', 0] }));
   const ids = all.map((r) => r[0] as number);
@@ -379,7 +401,7 @@ test.serial('jobs: sorted by id, filtered by id and status, a missing id has onl
   t.true(all.every((r) => r[1] === 'success'));
   const creates = all.filter((r) => String((r[2] as string[])[0]).startsWith('INSTANCE_CREATE'));
   t.is(creates.length, 5);
-  const last = ids.at(-1)!;
+  const last = creates.at(-1)![0] as number;
   const one = await put('job', { fields: ['id', 'status', 'priority', 'archived', 'opstart', 'ops'], qfilter: ['==', 'id', last] });
   t.is(one.json.data.length, 1);
   const row = one.json.data[0];
@@ -440,8 +462,8 @@ test.serial('official client: Query and QueryFields', async (t) => {
   const certs = c.rapid.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)!;
   const cafile = path.join(tempDir('rapid-query-py-'), 'ca.pem');
   fs.writeFileSync(cafile, certs.join('\n'));
-  const { stdout } = await run('/usr/bin/python3', ['-c', PY_QUERY, '127.0.0.1', String(c.rapid.port), WRITER.user, WRITER.password, cafile],
-    { timeout: 30_000 });
+  const args = ['-c', PY_QUERY, '127.0.0.1', String(c.rapid.port), WRITER.user, WRITER.password, cafile];
+  const { stdout } = await run('/usr/bin/python3', args, { timeout: 30_000 });
   const out = JSON.parse(stdout);
   t.deepEqual(out.query.fields.map((f: { name: string }) => f.name), ['name', 'pnode', 'oper_ram', 'bogus']);
   t.is(out.query.fields[3].kind, 'unknown');

@@ -10,7 +10,7 @@ import { GanetiError, HypervisorError, OpExecError, OpPrereqError } from '../err
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Disk, Instance, Nic, Node, Params } from '../../src/model.ts';
 import { fillDict, HVC_DEFAULTS, HVC_GLOBALS } from '../../src/defaults.ts';
-import { filledBeParams, filledHvParams } from '../../src/fill.ts';
+import { filledBeParams } from '../../src/fill.ts';
 import {
   BES_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, forceDictType, upgradeBeParams, type VType,
 } from '../params.ts';
@@ -444,7 +444,9 @@ async function setParamsPrereq(op: Opcode, ctx: OpContext): Promise<SetParamsPla
   let hvInst: Params | null = null;
   if (Object.keys(hv).length) {
     hvInst = forceDictType(updatedParams(inst.hvparams, hv), HVS_PARAMETER_TYPES);
-    checkHvSyntax(inst.hypervisor, filledHvParams(cfg.cluster, { ...inst, hvparams: hvInst }));
+    // SimpleFillHV with the globals: the hypervisor checks every parameter it has.
+    const c = cfg.cluster;
+    checkHvSyntax(inst.hypervisor, fillDict(fillDict(c.hvparams[inst.hypervisor], c.os_hvp[inst.os]?.[inst.hypervisor]), hvInst));
   }
   // _ProcessBeParams.
   const beOld = filledBeParams(cfg.cluster, inst);

@@ -274,9 +274,8 @@ export const OP_NODE_POWERCYCLE = define<Node>({
     const fail = (why: string) => new OpExecError(`Failed to schedule the reboot: ${why}`);
     if (node.offline) throw fail('Node is marked offline');
     if (!ctx.cfg.liveRuntime(node.uuid)) throw fail(`Node ${node.name} is not responding (its node worker sends no heartbeat)`);
-    const hv = ctx.cfg.cluster.enabled_hypervisors[0];
     try {
-      return await ctx.node(node.name, STEP.powercycle, { hypervisor: hv, hvparams: ctx.cfg.cluster.hvparams[hv] ?? {} }, 30_000);
+      return await ctx.node(node.name, STEP.powercycle, {}, 30_000);
     } catch (err) {
       throw fail((err as Error).message);
     }

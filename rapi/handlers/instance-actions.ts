@@ -35,17 +35,9 @@ const modify: MethodDef = {
   },
 };
 
-/** R_2_instances_name_disk_grow: the disk index comes from the URL. */
+/** R_2_instances_name_disk_grow: the disk index comes from the URL (digits only, as Ganeti's route). */
 const grow = opcode('OP_INSTANCE_GROW_DISK', {
-  input: (c) => {
-    let disk: number;
-    try {
-      disk = pyInt(c.req.params.disk_index);
-    } catch (err) {
-      throw badRequest((err as Error).message);
-    }
-    return { statics: { ...instanceStatics(c), disk } };
-  },
+  input: (c) => ({ statics: { ...instanceStatics(c), disk: Number(c.req.params.disk_index) } }),
 });
 
 /**

@@ -11,46 +11,13 @@ import { BES_PARAMETER_TYPES, type VType } from '../../jobs/params.ts';
 import { MAX_DISKS } from '../../jobs/ht.ts';
 import { HVC_GLOBALS, fillDict } from '../../src/defaults.ts';
 import {
-  diskUsage, groupDict, instanceBeParams, instanceFacts, networkDict, niceSort, nodeDict, nodeRole,
+  diskUsage, groupDict, instanceBeParams, instanceFacts, networkDict, niceSort, nicBridge, nodeDict, nodeRole,
   type InstanceFacts,
 } from '../views.ts';
+import { Abnormal, type Field, type FieldDef, type FieldKind, type FieldTable } from '../../src/qlang/field.ts';
 
-// ---------------------------------------------------------------------------
-// Field definitions and result statuses (objects.QueryFieldDefinition, RS_*).
-
-/** constants.QFT_*. */
-export type FieldKind = 'unknown' | 'text' | 'bool' | 'number' | 'float' | 'unit' | 'timestamp' | 'other';
-
-export interface FieldDef {
-  readonly name: string;
-  readonly title: string;
-  readonly kind: FieldKind;
-  readonly doc: string;
-}
-
-export const RS_NORMAL = 0;
-export const RS_UNKNOWN = 1;
-
-/** A value a getter cannot give, and why (RS_NODATA, RS_UNAVAIL, RS_OFFLINE). */
-export class Abnormal {
-  static readonly NODATA = new Abnormal(2);
-  static readonly UNAVAIL = new Abnormal(3);
-  static readonly OFFLINE = new Abnormal(4);
-  private constructor(readonly status: 2 | 3 | 4) {}
-}
+export { Abnormal, RS_NORMAL, RS_UNKNOWN, type Field, type FieldDef, type FieldKind, type FieldTable } from '../../src/qlang/field.ts';
 const { NODATA, UNAVAIL, OFFLINE } = Abnormal;
-
-export interface Field<R> {
-  readonly def: FieldDef;
-  /** The row's value, or an Abnormal. */
-  readonly get: (row: R) => unknown;
-  /** QFF_HOSTNAME: `==` also matches leading name components. */
-  readonly hostname?: boolean;
-  /** QFF_SPLIT_TIMESTAMP: a [seconds, microseconds] pair compared as one number. */
-  readonly timestamp?: boolean;
-}
-
-export type FieldTable<R> = ReadonlyMap<string, Field<R>>;
 
 type Flags = Pick<Field<unknown>, 'hostname' | 'timestamp'>;
 
@@ -222,8 +189,7 @@ const nodeGroup = (s: Snapshot, uuid: string): NodeGroup | undefined => {
 };
 const networkName = (s: Snapshot, uuid: string | null): string | null => (uuid ? s.networks.get(uuid)?.name ?? null : null);
 
-/** Query/Instance.hs getNicBridge / getNicVlan: only in the mode that has them. */
-const nicBridge = (p: Readonly<Params>): unknown => (p['mode'] === 'bridged' ? p['link'] : null);
+/** Query/Instance.hs getNicVlan: only openvswitch NICs have one. */
 const nicVlan = (p: Readonly<Params>): unknown => (p['mode'] === 'openvswitch' ? p['vlan'] : null);
 
 /** What the hypervisor reports for an instance, or why there is nothing. */

@@ -10,7 +10,7 @@ import type { LockRequest } from '../../jobs/locks.ts';
 import { OpPrereqError } from '../../jobs/errors.ts';
 import { opImpl } from '../../jobs/ops/index.ts';
 import { niceSort } from '../views.ts';
-import { compileFilter, nameMatch, requestedNames, type CompiledFilter } from './filter.ts';
+import { compileFilter, nameMatch, requestedNames, type CompiledFilter } from '../../src/qlang/filter.ts';
 import {
   Abnormal, EXPORT_FIELDS, FILTER_FIELDS, GROUP_FIELDS, GroupRow, INSTANCE_FIELDS, InstanceRow, JOB_FIELDS,
   JOB_RECORD_FIELDS, LOCK_FIELDS, NETWORK_FIELDS, NODE_FIELDS, NetworkRow, NodeRow, RS_NORMAL, RS_UNKNOWN,
@@ -75,7 +75,11 @@ const SOURCES: Record<QueryResource, Source<unknown>> = {
     namefield: 'name',
     rows: ({ cfg }, wanted) => configRows(cfg, 'network', wanted).map((n) => new NetworkRow(cfg, n)),
   }),
-  export: source({ fields: EXPORT_FIELDS, namefield: 'node', rows: (env, wanted) => exportRows(env, configRows(env.cfg, 'node', wanted)) }),
+  export: source({
+    fields: EXPORT_FIELDS,
+    namefield: 'node',
+    rows: (env, wanted) => exportRows(env, configRows(env.cfg, 'node', wanted)),
+  }),
   job: source({ fields: JOB_FIELDS, namefield: 'id', rows: jobRows }),
   lock: source({ fields: LOCK_FIELDS, namefield: null, rows: lockRows }),
   // Job filter rules come with /2/filters, which has no store yet: no rows.
@@ -92,10 +96,9 @@ export async function runQuery(env: QueryEnv, what: QueryResource, fields: strin
   const filter: CompiledFilter<unknown> | null =
     qfilter === null || qfilter === undefined ? null : compileFilter(qfilter, (name) => src.fields.get(name));
   const need = new Set([...fields.filter((n) => src.fields.has(n)), ...(filter?.fields ?? [])]);
-  const names = src.namefield === null ? null : requestedNames(qfilter, src.namefield);
-  // Query.hs getRequestedNames: only strings name objects (numbers: job ids).
-  const wanted = names?.filter((n) => (what === 'job' ? Number.isInteger(n) : typeof n === 'string')) ?? [];
-  const rows = await src.rows(env, wanted.length ? wanted : null, need);
+  // The filter compiled, so these values have the name field's type.
+  const wanted = src.namefield === null ? null : requestedNames(qfilter, src.namefield);
+  const rows = await src.rows(env, wanted?.length ? wanted : null, need);
   const data: ResultEntry[][] = [];
   for (const row of rows) {
     if (filter && !filter.test(row)) continue;

@@ -8,7 +8,7 @@
 // `!=` is `!` of `==`, and host-name fields compare by name component.
 import { ParameterError } from '../../jobs/errors.ts';
 import { TBool, TFloat, TInt, TNone, TNumber, TString, TTrue, isDict, pyTypeName, type Check } from '../../jobs/ht.ts';
-import { Abnormal, type Field, type FieldKind } from './fields.ts';
+import { Abnormal, type Field, type FieldKind } from './field.ts';
 
 /** constants.QLANG_OP_*. */
 export const OP = {
@@ -91,7 +91,8 @@ function binary<R>(op: string, operands: unknown[], field: (name: unknown) => Fi
   const f = field(name);
   const { kind } = f.def;
   if (kind !== 'other' && !VERIFY[kind].check(value)) {
-    throw new ParameterError(`Unable to compare field '${f.def.name}' (type '${kind}') with '${pyTypeName(value)}', expected ${VERIFY[kind].desc}`);
+    throw new ParameterError(`Unable to compare field '${f.def.name}' (type '${kind}') with '${pyTypeName(value)}', `
+      + `expected ${VERIFY[kind].desc}`);
   }
   const leaf = operation(op, f, value);
   const get = f.get;
@@ -183,7 +184,8 @@ function splitTimestampValue(f: FieldInfo, value: unknown): number {
   if (typeof value === 'number') return value;
   const ok = Array.isArray(value) && value.length === 2 && value.every((x) => Number.isInteger(x)) && value[1] >= 0 && value[1] < 1e6;
   if (!ok) {
-    throw new ParameterError(`Unable to compare field '${f.def.name}' (type 'other') with '${pyTypeName(value)}', expected a timestamp (seconds, microseconds)`);
+    throw new ParameterError(`Unable to compare field '${f.def.name}' (type 'other') with '${pyTypeName(value)}', `
+      + 'expected a timestamp (seconds, microseconds)');
   }
   return mergeTime(value);
 }
