@@ -10,6 +10,7 @@ import { ConflictError } from '../src/store/config.ts';
 import { GanetiError, OpExecError } from './errors.ts';
 import type { JobStore } from './store.ts';
 import type { JobQueue } from './queue.ts';
+import type { FilterRules } from './filters.ts';
 import { lockKeys, lockModes, renewWhileHeld, type LockWaiters } from './locks.ts';
 import type { Redis } from 'ioredis';
 import { timestamp, type OpStatus } from './status.ts';
@@ -34,12 +35,18 @@ export interface ExecutorDeps {
   waiters: LockWaiters;
   /** Where opcodes submit child jobs. */
   queue: JobQueue;
+  filters: FilterRules;
   node: NodeCall;
   concurrency: number;
 }
 
-/** How often a job waiting for another job looks again (it frees its executor slot meanwhile). */
-const DEPENDENCY_RECHECK_MS = 200;
+/** How often a job held back (dependency, filter rule) looks again; it frees its executor slot meanwhile. */
+const RECHECK_MS = 200;
+
+async function delay(job: Job, token: string | undefined): Promise<never> {
+  await job.moveToDelayed(Date.now() + RECHECK_MS, token);
+  throw new DelayedError();
+}
 
 export class Executor {
   private worker: Worker;
@@ -55,17 +62,33 @@ export class Executor {
     const id = Number(job.data.id);
     const rec = await this.d.jobs.get(id);
     if (!rec) return;
-    for (let i = 0; i < rec.ops.length; i++) {
-      const status = rec.opstatus[i];
-      if (status === 'success') continue;
-      // Only queued ops run, and ops waiting for another job (re-run after a delay).
-      if (status !== 'queued' && status !== 'waiting') return;
-      const outcome = await this.runOp(id, rec.ops, rec.opstatus, rec.opresult, i, !rec.start_ts);
-      if (outcome === 'delay') {
-        await job.moveToDelayed(Date.now() + DEPENDENCY_RECHECK_MS, token);
-        throw new DelayedError();
+    let rateLimited: string | undefined;
+    try {
+      for (let i = 0; i < rec.ops.length; i++) {
+        const status = rec.opstatus[i];
+        if (status === 'success') continue;
+        // Only queued ops run, and ops waiting for another job (re-run after a delay).
+        if (status !== 'queued' && status !== 'waiting') return;
+        const verdict = this.d.filters.decide(rec);
+        if (verdict.action === 'PAUSE') return await delay(job, token);
+        if (verdict.action === 'REJECT') {
+          await this.d.jobs.appendLog(id, i, 'message', `Job rejected by filter rule ${verdict.rule}`);
+          await this.d.jobs.transition(id, NOT_CANCELED, { opstatus: rec.opstatus.map((s) => (s === 'success' ? s : 'canceled')), end_ts: timestamp() });
+          return;
+        }
+        if (verdict.action === 'RATE_LIMIT') {
+          if (!(await this.d.filters.admit(verdict.rule, verdict.limit, id))) return await delay(job, token);
+          rateLimited = verdict.rule;
+        }
+        const outcome = await this.runOp(id, rec.ops, rec.opstatus, rec.opresult, i, !rec.start_ts);
+        if (outcome === 'delay') return await delay(job, token);
+        if (outcome === 'ended') break;
       }
-      if (outcome === 'ended') return;
+      if (rateLimited) await this.d.filters.leave(rateLimited, id);
+    } catch (err) {
+      // A delayed job keeps its rate-limit slot; an ended one gives it back.
+      if (!(err instanceof DelayedError) && rateLimited) await this.d.filters.leave(rateLimited, id);
+      throw err;
     }
   }
 

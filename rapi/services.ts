@@ -5,12 +5,14 @@ import type { JobStore } from '../jobs/store.ts';
 import type { JobQueue } from '../jobs/queue.ts';
 import type { JobWatch } from '../jobs/watch.ts';
 import type { Opcode } from '../jobs/opcodes.ts';
+import type { FilterRules } from '../jobs/filters.ts';
 
 export interface Services {
   cfg: ConfigStore;
   jobs: JobStore;
   queue: JobQueue;
   watch: JobWatch;
+  filters: FilterRules;
   settings: Settings;
   rapidVersion: string;
   submit(ops: Opcode[]): Promise<number>;

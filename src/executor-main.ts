@@ -6,6 +6,7 @@ import { closeQuietly, connect, connectForWorker } from './store/redis.ts';
 import { ConfigStore } from './store/config.ts';
 import { JobStore } from '../jobs/store.ts';
 import { JobQueue } from '../jobs/queue.ts';
+import { FilterRules } from '../jobs/filters.ts';
 import { LockWaiters } from '../jobs/locks.ts';
 import { NodeRpc } from '../jobs/node-rpc.ts';
 import { Executor } from '../jobs/executor.ts';
@@ -21,7 +22,9 @@ export async function startExecutor(redisUrl: string, concurrency: number) {
   const rpc = new NodeRpc(workerConn, (rt) => cfg.applyRuntime(rt));
   const jobs = new JobStore(redis);
   const queue = new JobQueue(redis, jobs);
-  const executor = new Executor({ connection: workerConn, cfg, jobs, queue, redis, waiters, node: rpc.call, concurrency });
+  const filters = new FilterRules(redis);
+  await filters.start(subscriber);
+  const executor = new Executor({ connection: workerConn, cfg, jobs, queue, filters, redis, waiters, node: rpc.call, concurrency });
   return {
     /**
      * Running opcodes get a grace period; an opcode still running after it is

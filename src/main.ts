@@ -21,6 +21,7 @@ import type { Services } from '../rapi/services.ts';
 import { JobStore } from '../jobs/store.ts';
 import { JobQueue } from '../jobs/queue.ts';
 import { JobWatch } from '../jobs/watch.ts';
+import { FilterRules } from '../jobs/filters.ts';
 import { startExecutor } from './executor-main.ts';
 import { SupervisedChild } from './children.ts';
 import { NodeRpc, STEP } from '../jobs/node-rpc.ts';
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
   }
 
   const svc: Services = {
-    cfg, jobs, queue, watch, settings, rapidVersion: VERSION,
+    cfg, jobs, queue, watch, filters: new FilterRules(redis), settings, rapidVersion: VERSION,
     submit: (ops) => queue.submit(ops),
     async osList() {
       const lists = await Promise.all([...cfg.nodes.values()]

@@ -22,7 +22,7 @@ import { instanceSpec } from './instance-spec.ts';
 import { checkFreeMemory, checkNameResolves, checkOsOnNode, generateMac } from './instance.ts';
 import {
   INSTANCE_DOWN, INSTANCE_NOT_RUNNING, checkNodeOnline, checkState, createDisks, disksActive, fileStorageDir,
-  formatUnit, instanceOpLocks, newDisk, primaryNode, raiseOn, removeDisks, rpc, specWith,
+  formatUnit, instanceOpLocks, newDisk, primaryNode, raiseOn, removeDisks, rpc, specWith, unreachable,
   waitForSync, FILE_TEMPLATES,
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
@@ -461,7 +461,8 @@ async function setParamsPrereq(op: Opcode, ctx: OpContext): Promise<SetParamsPla
   let osInst: Params | null = null;
   if (Object.keys(os).length) {
     osInst = updatedParams(inst.osparams, os);
-    checkNodeOnline(pnode);
+    const down = unreachable(cfg, pnode);
+    if (down) throw new OpExecError(`OS Parameters validation failed on node ${pnode.name}: ${down.msg}`);
     await checkOsOnNode(ctx, pnode, op.os_name && !op.force ? String(op.os_name) : inst.os);
   }
   await checkMemory(ctx, op, inst, pnode, beOld, beNew, beProposed, warnings);

@@ -20,7 +20,7 @@ import { STEP } from '../node-rpc.ts';
 export const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
 
 /** Lock the instance and its nodes (Ganeti locks them at node level too). */
-export function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
+function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
   const locks: LockRequest[] = [BGL_SHARED, { level: 'instance', name: String(op.instance_name), shared: false }];
   const inst = cfg.byName('instance', String(op.instance_name));
   if (inst) {
@@ -32,14 +32,14 @@ export function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
   return locks;
 }
 
-export const primaryOf = (cfg: ConfigStore, inst: Instance): Node => {
+const primaryOf = (cfg: ConfigStore, inst: Instance): Node => {
   const node = cfg.nodes.get(inst.primary_node);
   if (!node) throw new OpPrereqError(`Instance '${inst.name}' has an unknown primary node`, 'wrong_state');
   return node;
 };
 
 /** cmdlib.common.CheckInstanceState: admin state allowed, and not running when it must be down. */
-export async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Instance['admin_state'][], msg: string): Promise<void> {
+async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Instance['admin_state'][], msg: string): Promise<void> {
   if (!allowed.includes(inst.admin_state)) {
     throw new OpPrereqError(`Instance '${inst.name}' is marked to be ${inst.admin_state}, ${msg}`, 'wrong_state');
   }
@@ -48,7 +48,7 @@ export async function checkInstanceState(ctx: OpContext, inst: Instance, allowed
   }
 }
 
-export async function isRunning(ctx: OpContext, inst: Instance): Promise<boolean> {
+async function isRunning(ctx: OpContext, inst: Instance): Promise<boolean> {
   const node = primaryOf(ctx.cfg, inst);
   const info = (await ctx.node(node.name, STEP.instanceInfo, { name: inst.name, hypervisor: inst.hypervisor })) as { state: string } | null;
   return info !== null && info.state === 'running';
@@ -63,7 +63,7 @@ export function checkFreeMemory(cfg: ConfigStore, node: Node, reason: string, ne
   }
 }
 
-export async function markAdminState(ctx: OpContext, inst: Instance, state: Instance['admin_state'], source: Instance['admin_state_source'] = 'admin') {
+async function markAdminState(ctx: OpContext, inst: Instance, state: Instance['admin_state'], source: Instance['admin_state_source'] = 'admin') {
   const cur = ctx.cfg.instances.get(inst.uuid) ?? inst;
   if (cur.admin_state === state && cur.admin_state_source === source) return;
   await ctx.cfg.commit([{ kind: 'instance', obj: { ...cur, admin_state: state, admin_state_source: source } }]);

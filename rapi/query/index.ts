@@ -31,6 +31,8 @@ export interface QueryEnv {
    * node does not answer. Without it, answering nodes list no exports.
    */
   exportList?: (nodeName: string) => Promise<string[]>;
+  /** Job filter rules (/2/filters). */
+  filters?: { list(): Promise<readonly object[]> };
 }
 
 export type ResultEntry = [number, unknown];
@@ -82,8 +84,7 @@ const SOURCES: Record<QueryResource, Source<unknown>> = {
   }),
   job: source({ fields: JOB_FIELDS, namefield: 'id', rows: jobRows }),
   lock: source({ fields: LOCK_FIELDS, namefield: null, rows: lockRows }),
-  // Job filter rules come with /2/filters, which has no store yet: no rows.
-  filter: source<FilterRuleRow>({ fields: FILTER_FIELDS, namefield: null, rows: () => [] }),
+  filter: source<FilterRuleRow>({ fields: FILTER_FIELDS, namefield: null, rows: async (env) => ((await env.filters?.list()) ?? []) as FilterRuleRow[] }),
 };
 
 /**

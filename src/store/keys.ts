@@ -22,6 +22,10 @@ export const K = {
   jobChanged: 'rapid:job:changed',
   lock: (name: string) => `rapid:lock:${name}`,
   lockReleased: 'rapid:lock:released',
+  /** Job filter rules by uuid, their change channel, and the jobs each rate limit admitted. */
+  filters: 'rapid:filters',
+  filtersChanged: 'rapid:filters:changed',
+  filterRunning: (uuid: string) => `rapid:filter:${uuid}:running`,
   /** Bearer tokens, by the SHA-256 of the secret. */
   tokenPrefix: 'rapid:token:',
 } as const;
