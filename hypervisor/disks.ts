@@ -144,30 +144,46 @@ export interface ImageReceiver {
   done: Promise<Record<string, number>>;
 }
 
-/** Listen for `files` to be written into `dir` (each at most once). */
-export async function receiveImages(dir: string, files: string[], magic: string, timeoutMs: number): Promise<ImageReceiver> {
+/**
+ * Listen for `files` to be written into `dir` (each at most once). The
+ * receiver gives up when no sender is connected for `idleMs`, so a transfer
+ * whose sender failed leaves no listener behind.
+ */
+export async function receiveImages(dir: string, files: string[], magic: string, idleMs: number): Promise<ImageReceiver> {
   await mkdir(dir, { recursive: true });
   const pending = new Set(files);
   const sizes: Record<string, number> = {};
   let settle!: { resolve: (v: Record<string, number>) => void; reject: (e: Error) => void };
   const done = new Promise<Record<string, number>>((resolve, reject) => { settle = { resolve, reject }; });
   done.catch(() => undefined); // the caller may never ask
-  // Half-open: the sender ends its side when done and still reads our answer.
-  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
-    void receiveOne(sock, dir, magic, pending).then((r) => {
-      if (!r) return;
-      sizes[r.file] = r.bytes;
-      if (pending.size === 0 && Object.keys(sizes).length === files.length) finish();
-    });
-  });
-  const timer = setTimeout(() => finish(new Error(`no complete transfer within ${timeoutMs / 1000}s`)), timeoutMs);
+  let finished = false;
+  let active = 0;
+  let idle: NodeJS.Timeout | undefined;
   const finish = (err?: Error) => {
-    clearTimeout(timer);
+    if (finished) return;
+    finished = true;
+    clearTimeout(idle);
     server.close();
     if (err) settle.reject(err);
     else settle.resolve(sizes);
   };
+  const arm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => finish(new Error(`no sender connected within ${idleMs / 1000}s`)), idleMs);
+  };
+  // Half-open: the sender ends its side when done and still reads our answer.
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    active++;
+    clearTimeout(idle);
+    void receiveOne(sock, dir, magic, pending).then((r) => {
+      if (r) sizes[r.file] = r.bytes;
+      if (Object.keys(sizes).length === files.length) finish();
+    }).finally(() => {
+      if (--active === 0 && !finished) arm();
+    });
+  });
   if (!files.length) finish();
+  else arm();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, () => resolve());
@@ -304,10 +320,10 @@ export class ExportStore {
   }
 
   /** Start receiving an export's disk images; answers the port senders connect to. */
-  async receive(instance: string, files: string[], magic: string, timeoutMs: number): Promise<number> {
+  async receive(instance: string, files: string[], magic: string, idleMs: number): Promise<number> {
     const staging = this.pathOf(instance, '.new');
     await rm(staging, { recursive: true, force: true });
-    const r = await receiveImages(staging, files, magic, timeoutMs);
+    const r = await receiveImages(staging, files, magic, idleMs);
     this.receivers.set(instance, r);
     void r.done.finally(() => { if (this.receivers.get(instance) === r) this.receivers.delete(instance); }).catch(() => undefined);
     return r.port;

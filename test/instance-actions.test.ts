@@ -172,6 +172,10 @@ test.serial('modify: NICs in both syntaxes, add/modify/remove with -1, Ganeti\'s
   t.deepEqual(i['nic.ips'], [null, '192.0.2.7']);
   t.deepEqual(i['nic.names'], [null, 'eth1']);
 
+  job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [[1, { link: 'br7' }]] } });
+  t.deepEqual(job.opresult[0], [['nic.link/1', 'br7'], ['nic.mode/1', 'bridged'], ['nic.vlan/1', '']], 'legacy [index, params] modifies');
+  t.deepEqual((await inst('mod1'))['nic.links'], ['xen-br0', 'br7']);
+
   job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['add', -1, { mac: macs0[0] }]] } });
   t.deepEqual(failure(job), [`MAC address '${macs0[0]}' already in use in cluster`, 'resource_not_unique']);
   job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['add', {}], ['remove', {}]] } });
@@ -182,6 +186,34 @@ test.serial('modify: NICs in both syntaxes, add/modify/remove with -1, Ganeti\'s
   job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['remove', 'eth1', {}]] } });
   t.deepEqual(job.opresult[0], [['NIC/1', 'remove']]);
   t.deepEqual((await inst('mod1'))['nic.macs'], macs0);
+});
+
+test.serial('modify: NICs join and leave networks, with addresses from and back to the pool', async (t) => {
+  t.is((await c.job('POST', '/2/networks', { body: { name: 'net1', network: '10.6.0.0/29', gateway: '10.6.0.1', mac_prefix: 'aa:bb:dd' } })).status, 'success');
+  t.is((await c.job('PUT', '/2/networks/net1/connect', { body: { group_name: 'default', network_mode: 'routed', network_link: 'rt1' } })).status, 'success');
+  let job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['add', -1, { network: 'net1', ip: 'pool' }]] } });
+  t.is(job.status, 'success', JSON.stringify(job.opresult));
+  t.true(messages(job).includes(' - INFO: Chose IP 10.6.0.2 from network net1'));
+  const [[, desc]] = job.opresult[0];
+  t.regex(desc, /^add:mac=aa:bb:dd:[0-9a-f:]{8},ip=10\.6\.0\.2,mode=routed,link=rt1,network=net1$/);
+  let i = await inst('mod1');
+  t.deepEqual(i['nic.networks.names'], [null, 'net1']);
+  t.is((await get('/2/networks/net1')).map, 'XXX....X');
+
+  job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['modify', 1, { link: 'br0' }]] } });
+  t.deepEqual(failure(job), ['Not allowed to change link or mode of a NIC that is connected to a network', 'wrong_input']);
+  job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['modify', 0, { ip: '10.6.0.3' }]] } });
+  t.deepEqual(failure(job), ['The requested IP address (10.6.0.3) belongs to network net1, but the target NIC does not.', 'wrong_state']);
+  job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['modify', 1, { ip: '10.6.0.5' }]] } });
+  t.is(job.status, 'success', JSON.stringify(job.opresult));
+  t.true(messages(job).includes(' - INFO: Reserving IP 10.6.0.5 in network net1'));
+  t.is((await get('/2/networks/net1')).map, 'XX...X.X', 'the old address went back to the pool');
+
+  job = await c.job('PUT', '/2/instances/mod1/modify', { body: { nics: [['remove', -1, {}]] } });
+  t.is(job.status, 'success', JSON.stringify(job.opresult));
+  t.is((await get('/2/networks/net1')).map, 'XX.....X');
+  i = await inst('mod1');
+  t.is(i['nic.macs'].length, 1);
 });
 
 test.serial('modify: disks added and removed as files on the node; a running instance needs hotplug to lose one', async (t) => {
@@ -237,6 +269,8 @@ test.serial('modify: disk template conversion file -> sharedfile copies the data
   t.deepEqual(failure(job), ["Disk template 'plain' is not enabled for this cluster (enabled templates: diskless, file, sharedfile)", 'wrong_state']);
   job = await c.job('PUT', '/2/instances/mod1/modify', { body: { disk_template: 'file' } });
   t.deepEqual(failure(job), ["Conversion from the 'diskless' disk template is not supported", 'wrong_input']);
+  job = await c.job('PUT', '/2/instances/dsk1/modify', { body: { disk_template: 'diskless' } });
+  t.deepEqual(failure(job), ["Conversion to the 'diskless' disk template is not supported", 'wrong_input']);
   job = await c.job('PUT', '/2/instances/mem1/modify', { body: { disks: [['add', { size: 4 }]] } });
   t.deepEqual(failure(job), ['Must specify disk type on diskless instance', 'wrong_input']);
 });

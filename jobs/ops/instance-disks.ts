@@ -70,14 +70,13 @@ export function checkNodeVmCapable(node: Node): void {
 }
 
 export const INSTANCE_DOWN: Instance['admin_state'][] = ['down'];
-export const INSTANCE_ONLINE: Instance['admin_state'][] = ['down', 'up'];
 export const INSTANCE_NOT_RUNNING: Instance['admin_state'][] = ['down', 'offline'];
 
 /** IsInstanceRunning: what the primary's hypervisor says (a user-shut-down guest is not running). */
-export async function instanceRunning(ctx: OpContext, inst: Instance, prereq = true): Promise<boolean> {
+async function instanceRunning(ctx: OpContext, inst: Instance): Promise<boolean> {
   const info = raiseOn(
     await rpc<{ state: string } | null>(ctx, primaryNode(ctx.cfg, inst), STEP.instanceInfo, { name: inst.name, hypervisor: inst.hypervisor }),
-    `Can't retrieve instance information for instance '${inst.name}'`, prereq ? { ecode: 'environment_error' } : undefined,
+    `Can't retrieve instance information for instance '${inst.name}'`, { ecode: 'environment_error' },
   );
   return info !== null && info.state !== 'user_down';
 }
@@ -150,7 +149,7 @@ export function specWith(cfg: ConfigStore, inst: Instance, disks: Disk[], templa
 }
 
 /** instance.FindDisk: the disk at an index, with Ganeti's (sic) error text. */
-export function findDisk(inst: Instance, idx: number): Disk {
+function findDisk(inst: Instance, idx: number): Disk {
   const d = inst.disks[idx];
   if (!d) throw new OpPrereqError(`Invalid disk index: ${idx} (instace has disks 0 to ${inst.disks.length - 1}`, 'wrong_input');
   return d;

@@ -18,8 +18,9 @@ import {
 } from './instance-disks.ts';
 import { logWarning } from './feedback.ts';
 
-/** Seconds a transfer may take before either side gives up. */
+/** Seconds a disk transfer may take, and a receiver waits for its sender (Ganeti's DISK_TRANSFER_CONNECT_TIMEOUT). */
 const TRANSFER_TIMEOUT = 3600;
+const CONNECT_TIMEOUT = 60;
 
 export const OP_BACKUP_PREPARE = define<Instance>({
   locks: (op, cfg) => instanceOpLocks(op, cfg),
@@ -184,7 +185,7 @@ async function localExport(ctx: OpContext, inst: Instance, source: Node, target:
   const magic = randomBytes(24).toString('hex');
   const files = inst.disks.map((d) => d.uuid);
   const port = raiseOn(
-    await rpc<number>(ctx, target, STEP.exportReceive, { instance: inst.name, files, magic, timeout: TRANSFER_TIMEOUT }),
+    await rpc<number>(ctx, target, STEP.exportReceive, { instance: inst.name, files, magic, timeout: CONNECT_TIMEOUT }),
     `Could not start receiving the export of ${inst.name} on node ${target.name}`,
   );
   const dresults: boolean[] = [];

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { GanetiError, HypervisorError, OpExecError, OpPrereqError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
-import type { Disk, Instance, Nic, Node, Params } from '../../src/model.ts';
+import type { Disk, Instance, Network, Nic, Node, Params } from '../../src/model.ts';
 import { fillDict, HVC_DEFAULTS, HVC_GLOBALS } from '../../src/defaults.ts';
 import { filledBeParams } from '../../src/fill.ts';
 import {
@@ -17,7 +17,11 @@ import {
 import type { Opcode } from '../opcodes.ts';
 import { STEP } from '../node-rpc.ts';
 import { define, type OpContext } from './context.ts';
-import { findInstance, findNode } from './lookup.ts';
+import { HVS_PARAMETER_TYPES } from './cluster.ts';
+import { findInstance, findNetwork, findNode } from './lookup.ts';
+import {
+  AddressPool, ReservationError, generateFreeIp, networkWrites, nicNetworkLocks, releaseIp, reserveIp, type PendingNetworks,
+} from './network-ipam.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { checkFreeMemory, checkNameResolves, checkOsOnNode, generateMac } from './instance.ts';
 import {
@@ -27,30 +31,6 @@ import {
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
 
-/** constants.HVS_PARAMETER_TYPES: every hypervisor parameter and its type. */
-export const HVS_PARAMETER_TYPES: Record<string, VType> = {
-  acpi: 'bool', blockdev_prefix: 'string', boot_order: 'string', bootloader_args: 'string',
-  bootloader_path: 'string', cdrom2_image_path: 'string', cdrom_disk_type: 'string',
-  cdrom_image_path: 'string', cpu_cap: 'int', cpu_cores: 'int', cpu_mask: 'string', cpu_sockets: 'int',
-  cpu_threads: 'int', cpu_type: 'string', cpu_weight: 'int', cpuid: 'string', device_model: 'string',
-  devices: 'string', disk_aio: 'string', disk_cache: 'string', disk_discard: 'string', disk_type: 'string',
-  drop_capabilities: 'string', extra_cgroups: 'string', extra_config: 'string', floppy_image_path: 'string',
-  init_script: 'string', initrd_path: 'string', kernel_args: 'string', kernel_path: 'string', keymap: 'string',
-  kvm_extra: 'string', kvm_flag: 'string', kvm_path: 'string', kvm_pci_reservations: 'int',
-  machine_version: 'string', mem_path: 'string', migration_bandwidth: 'int', migration_caps: 'string',
-  migration_downtime: 'int', migration_mode: 'string', migration_port: 'int', nic_type: 'string',
-  num_ttys: 'int', pae: 'bool', pci_pass: 'string', reboot_behavior: 'string', root_path: 'maybe-string',
-  scsi_controller_type: 'string', security_domain: 'string', security_model: 'string', serial_console: 'bool',
-  serial_speed: 'int', soundhw: 'string', spice_bind: 'string', spice_image_compression: 'string',
-  spice_ip_version: 'int', spice_jpeg_wan_compression: 'string', spice_password_file: 'string',
-  spice_playback_compression: 'bool', spice_streaming_video: 'string', spice_tls_ciphers: 'string',
-  spice_use_tls: 'bool', spice_use_vdagent: 'bool', spice_zlib_glz_wan_compression: 'string',
-  startup_timeout: 'int', usb_devices: 'string', usb_mouse: 'string', use_bootloader: 'bool',
-  use_chroot: 'bool', use_guest_agent: 'bool', use_localtime: 'bool', user_shutdown: 'bool', vga: 'string',
-  vhost_net: 'bool', vif_script: 'string', vif_type: 'string', viridian: 'bool', virtio_net_queues: 'int',
-  vnc_bind_address: 'string', vnc_password_file: 'string', vnc_tls: 'bool', vnc_x509_path: 'string',
-  vnc_x509_verify: 'bool', vnet_hdr: 'bool', xen_cmd: 'string',
-};
 const NICS_PARAMETER_TYPES: Record<string, VType> = { link: 'string', mode: 'string', vlan: 'string' };
 const MODIFIABLE_IDISK_PARAMS_TYPES: Record<string, VType> = { mode: 'string', name: 'string' };
 const NIC_VALID_MODES = new Set(['bridged', 'openvswitch', 'pool', 'routed']);
@@ -156,8 +136,6 @@ function checkHvSyntax(hv: string, filled: Params): void {
 
 // ---------------------------------------------------------------------------
 
-interface NicChange { kind: 'add' | 'modify' | 'remove'; index: number; nic: Nic }
-
 interface SetParamsPlan {
   inst: Instance;
   pnode: Node;
@@ -169,6 +147,8 @@ interface SetParamsPlan {
   template: { from: string; to: string } | null;
   nics: Nic[] | null;
   nicChanges: Change[];
+  /** Address pools the NIC changes reserve in or release to. */
+  networks: PendingNetworks;
   hvInst: Params | null;
   beInst: Params | null;
   osInst: Params | null;
@@ -208,61 +188,154 @@ function verifyNicMod(op: string, params: Record<string, unknown>): void {
   }
 }
 
-/** _PrepareNicModification: the NIC's new parameters, with Ganeti's checks and MAC handling. */
-function prepareNic(cfg: ConfigStore, params: Record<string, unknown>, old: Nic | null, usedMacs: Set<string>): { nic: Nic; filled: Params } {
+/** What preparing NIC changes needs beyond the NIC: reservations so far, and the info lines to log. */
+interface NicContext {
+  cfg: ConfigStore;
+  pnode: Node;
+  usedMacs: Set<string>;
+  /** Networks whose address pools changed, by uuid; committed with the instance. */
+  pending: PendingNetworks;
+  conflictsCheck: boolean;
+  infos: string[];
+}
+
+const pendingNet = (n: NicContext, uuid: string): Network | undefined => n.pending.get(uuid) ?? n.cfg.networks.get(uuid);
+
+/**
+ * _PrepareNicModification: the NIC's new parameters (a network's from the
+ * node's group, else the old ones updated), its MAC, and its address
+ * reserved in, drawn from or released to the networks' pools.
+ */
+function prepareNic(n: NicContext, params: Record<string, unknown>, old: Nic | null): { nic: Nic; filled: Params } {
+  const { cfg } = n;
   const update: Params = {};
   for (const k of ['link', 'mode', 'vlan']) if (k in params) update[k] = params[k];
-  const netName = (params.network as string | null | undefined) ?? old?.network ?? null;
-  // Instances reach networks only through rapid's network resources, which NICs do not use yet.
-  if (netName) throw new OpPrereqError(`Network '${netName}' not found`, 'unknown_entity');
-  const newParams = forceDictType(updatedParams(old?.nicparams ?? {}, update), NICS_PARAMETER_TYPES);
+  const oldNet = old?.network ?? null;
+  const netRef = 'network' in params ? (params.network as string | null) : oldNet;
+  const newNet = netRef ? pendingNet(n, findNetwork(cfg, netRef).uuid)! : null;
+  let newParams: Params;
+  if (newNet) {
+    const netparams = cfg.groups.get(n.pnode.group)?.networks[newNet.uuid];
+    if (!netparams) throw new OpPrereqError(`No netparams found for the network ${newNet.name}, probably not connected`, 'wrong_input');
+    newParams = { ...netparams };
+  } else {
+    newParams = updatedParams(old?.nicparams ?? {}, update);
+  }
+  newParams = forceDictType(newParams, NICS_PARAMETER_TYPES);
   const filled = fillDict(cfg.cluster.nicparams.default, newParams);
   if (!NIC_VALID_MODES.has(String(filled.mode)) && filled.mode !== 'auto') throw new ConfigurationError(`Invalid NIC mode '${filled.mode}'`);
   if (filled.mode === 'bridged' && !filled.link) throw new ConfigurationError('Missing bridged NIC link');
-  const ip = 'ip' in params ? (params.ip as string | null) : (old?.ip ?? null);
-  if (filled.mode === 'routed' && ip === null) {
+  const oldIp = old?.ip ?? null;
+  let ip = 'ip' in params ? (params.ip as string | null) : oldIp;
+  if (filled.mode === 'routed' && ip === null && !newNet) {
     throw new OpPrereqError('Cannot set the NIC IP address to None on a routed NIC if not attached to a network', 'wrong_input');
   }
+
+  const prefix = (net: Network | null) => net?.mac_prefix ?? null;
   let mac = old?.mac ?? '';
   if ('mac' in params) {
     const m = params.mac as string | null;
     if (m === null) throw new OpPrereqError('Cannot unset the NIC MAC address', 'wrong_input');
-    if (m === 'auto' || m === 'generate') mac = generateMac(cfg.cluster.mac_prefix, usedMacs);
-    else if (usedMacs.has(m.toLowerCase()) && m.toLowerCase() !== old?.mac) {
+    if (m === 'auto' || m === 'generate') mac = generateMac(prefix(newNet) ?? cfg.cluster.mac_prefix, n.usedMacs);
+    else if (n.usedMacs.has(m.toLowerCase()) && m.toLowerCase() !== old?.mac) {
       throw new OpPrereqError(`MAC address '${m}' already in use in cluster`, 'resource_not_unique');
     } else mac = m.toLowerCase();
     params.mac = mac;
-    usedMacs.add(mac);
+    n.usedMacs.add(mac);
+  } else if ((newNet?.uuid ?? null) !== oldNet) {
+    // Another network may hand out MACs with another prefix.
+    const oldPrefix = prefix(oldNet ? cfg.networks.get(oldNet) ?? null : null);
+    if (oldPrefix !== prefix(newNet)) {
+      mac = generateMac(prefix(newNet) ?? cfg.cluster.mac_prefix, n.usedMacs);
+      params.mac = mac;
+      n.usedMacs.add(mac);
+    }
+  }
+
+  if (ip !== oldIp || (newNet?.uuid ?? null) !== oldNet) {
+    if (ip) {
+      if (ip.toLowerCase() === 'pool') {
+        if (!newNet) throw new OpPrereqError('ip=pool, but no network found', 'wrong_input');
+        try {
+          const got = generateFreeIp(pendingNet(n, newNet.uuid)!);
+          n.pending.set(newNet.uuid, got.network);
+          ip = got.ip;
+        } catch (err) {
+          if (!(err instanceof ReservationError)) throw err;
+          throw new OpPrereqError('Unable to get a free IP from the address pool', 'wrong_state');
+        }
+        n.infos.push(`Chose IP ${ip} from network ${newNet.name}`);
+        params.ip = ip;
+      } else if (newNet) {
+        try {
+          n.pending.set(newNet.uuid, reserveIp(pendingNet(n, newNet.uuid)!, ip, n.conflictsCheck));
+        } catch (err) {
+          if (!(err instanceof ReservationError)) throw err;
+          throw new OpPrereqError(`IP ${ip} not available in network ${newNet.name}`, 'resource_not_unique');
+        }
+        n.infos.push(`Reserving IP ${ip} in network ${newNet.name}`);
+      } else if (n.conflictsCheck) {
+        checkForConflictingIp(n, ip);
+      }
+    }
+    if (oldIp && oldNet) releaseNicIp(n, oldNet, oldIp);
+  } else if (oldNet !== null && (update.link !== undefined || update.mode !== undefined)) {
+    throw new OpPrereqError('Not allowed to change link or mode of a NIC that is connected to a network', 'wrong_input');
   }
   const nic: Nic = {
     uuid: old?.uuid ?? randomUUID(), mac, ip,
     name: 'name' in params ? (params.name as string | null) : (old?.name ?? null),
-    network: null, nicparams: filled,
+    network: newNet?.uuid ?? null, nicparams: filled,
   };
   return { nic, filled };
 }
 
+/** CheckForConflictingIp: an address of a network of the node's group needs that network on the NIC. */
+function checkForConflictingIp(n: NicContext, ip: string): void {
+  for (const uuid of Object.keys(n.cfg.groups.get(n.pnode.group)?.networks ?? {})) {
+    const net = pendingNet(n, uuid);
+    if (net && new AddressPool(net).contains(ip)) {
+      throw new OpPrereqError(`The requested IP address (${ip}) belongs to network ${net.name}, but the target NIC does not.`, 'wrong_state');
+    }
+  }
+}
+
+/** cfg.ReleaseIp: an address the pool does not hold is only logged, as Ganeti does. */
+function releaseNicIp(n: NicContext, netUuid: string, ip: string): void {
+  const net = pendingNet(n, netUuid);
+  if (!net) return;
+  try {
+    n.pending.set(netUuid, releaseIp(net, ip));
+  } catch (err) {
+    if (!(err instanceof ReservationError)) throw err;
+    console.warn(`rapid: release IP ${ip} not contained in network ${net.name}`);
+  }
+}
+
 /** NIC modifications applied to a copy, with Ganeti's change descriptions. */
-function planNics(cfg: ConfigStore, inst: Instance, mods: Mod[]): { nics: Nic[]; changes: Change[] } {
-  const nics = inst.nics.map((n) => ({ ...n }));
+function planNics(n: NicContext, inst: Instance, mods: Mod[]): { nics: Nic[]; changes: Change[] } {
+  const nics = inst.nics.map((nic) => ({ ...nic }));
   const changes: Change[] = [];
-  const usedMacs = new Set([...cfg.instances.values()].flatMap((i) => i.nics.map((n) => n.mac)));
   for (const [op, identifier, params] of mods) {
     if (op === 'add') {
       const idx = addIndex(identifier, 'NIC', nics.length);
-      const { nic, filled } = prepareNic(cfg, params, null, usedMacs);
+      const { nic, filled } = prepareNic(n, params, null);
       changes.push([`nic.${idx}`, `add:mac=${nic.mac},ip=${pyStr(nic.ip)},mode=${filled.mode},link=${filled.link},network=${pyStr(params.network)}`]);
       nics.splice(idx, 0, nic);
     } else if (op === 'remove') {
       const idx = itemIndex(identifier, 'NIC', nics);
+      const gone = nics[idx];
+      if (gone.network && gone.ip) releaseNicIp(n, gone.network, gone.ip);
       changes.push([`NIC/${idx}`, 'remove']);
       nics.splice(idx, 1);
     } else if (op === 'detach') {
       throw new OpPrereqError('Detach operation is not supported for NICs', 'wrong_input');
     } else {
       const idx = itemIndex(identifier, 'NIC', nics);
-      const { nic, filled } = prepareNic(cfg, params, nics[idx], usedMacs);
+      const old = nics[idx];
+      const { nic, filled } = prepareNic(n, params, old);
       for (const k of ['mac', 'ip', 'name'] as const) if (k in params) changes.push([`nic.${k}/${idx}`, params[k]]);
+      if (nic.network !== old.network) changes.push([`nic.network/${idx}`, 'network' in params ? params.network : old.network]);
       for (const [k, v] of Object.entries(filled)) changes.push([`nic.${k}/${idx}`, v]);
       nics[idx] = nic;
     }
@@ -469,11 +542,17 @@ async function setParamsPrereq(op: Opcode, ctx: OpContext): Promise<SetParamsPla
 
   let nics: Nic[] | null = null;
   let nicChanges: Change[] = [];
-  if (nicMods.length) ({ nics, changes: nicChanges } = planNics(cfg, inst, nicMods));
+  const pending: PendingNetworks = new Map();
+  if (nicMods.length) {
+    const usedMacs = new Set([...cfg.instances.values()].flatMap((i) => i.nics.map((nic) => nic.mac)));
+    const infos: string[] = [];
+    ({ nics, changes: nicChanges } = planNics({ cfg, pnode: newPnode ?? pnode, usedMacs, pending, conflictsCheck: op.conflicts_check !== false, infos }, inst, nicMods));
+    for (const line of infos) await logInfo(ctx, line);
+  }
 
   return {
     inst, pnode, newPnode: newPnode && newPnode.uuid !== inst.primary_node ? newPnode : null, warnings, hotplug,
-    runtimeMem: op.runtime_mem ? Number(op.runtime_mem) : null, diskMods, template, nics, nicChanges, hvInst, beInst, osInst,
+    runtimeMem: op.runtime_mem ? Number(op.runtime_mem) : null, diskMods, template, nics, nicChanges, networks: pending, hvInst, beInst, osInst,
   };
 }
 
@@ -552,7 +631,14 @@ async function convertDisks(ctx: OpContext, op: Opcode, inst: Instance, from: st
 }
 
 export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
-  locks: (op, cfg) => instanceOpLocks(op, cfg, [op.pnode as string | null]),
+  locks: (op, cfg) => [
+    ...instanceOpLocks(op, cfg, [op.pnode as string | null]),
+    // Address pools the NICs leave or join.
+    ...nicNetworkLocks(cfg, [
+      ...(op.nics as unknown[][]).map((m) => m[m.length - 1]),
+      ...((op.nics as unknown[]).length ? (cfg.byName('instance', String(op.instance_name))?.nics ?? []) : []),
+    ]),
+  ],
   prereq: setParamsPrereq,
   async exec(plan, op, ctx) {
     for (const w of plan.warnings) await ctx.log(`WARNING: ${w}`);
@@ -597,7 +683,7 @@ export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
         inst.admin_state = op.offline ? 'offline' : 'down';
         result.push(['admin_state', inst.admin_state]);
       }
-      await ctx.cfg.commit([{ kind: 'instance', obj: inst }]);
+      await ctx.cfg.commit([{ kind: 'instance', obj: inst }, ...networkWrites(plan.networks)]);
     } catch (err) {
       for (const d of created) await removeDisks(ctx, inst, node, [d], d.dev_type);
       throw err;
