@@ -220,7 +220,7 @@ export class NodeWorker {
    */
   private async storageList(type: string, name: string | null, fields: string[]): Promise<unknown[][]> {
     if (type !== 'file' && type !== 'sharedfile') throw new StepError('OpExecError', `Unknown storage type: '${type}'`);
-    const dir = path.resolve(this.o.storageDir);
+    const dir = path.resolve(type === 'sharedfile' ? this.o.sharedStorageDir : this.o.storageDir);
     if (name !== null && path.resolve(name) !== dir) return [];
     const fs = await statfs(dir);
     const mib = (bytes: number) => Math.round(bytes / 2 ** 20);

@@ -408,6 +408,10 @@ const DEVIATIONS: Record<string, Check> = {
     const [op] = vector('shutdown with body timeout + dry-run + no_remember').submitted_ops![0]!;
     await checkJob(t, target, res, _v, [{ ...op, timeout: 5, no_remember: false, dry_run: false }]);
     checkHeaders(t, res, JSON_ONLY);
+    // This shutdown really stops inst1; later vectors (console) expect it running.
+    await waitForJob(target, res.json, undefined, 20_000);
+    const start = await rapi(target, 'PUT', '/2/instances/inst1/startup', WRITER);
+    t.is((await waitForJob(target, start.json, undefined, 20_000)).status, 'success');
   },
   // decisions.md "/wait … without a body → 400" (Ganeti's 500 is a bug).
   'wait with no body at all -> 500 (original bug)': (t, res) => {
