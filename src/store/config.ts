@@ -4,6 +4,7 @@
 // state its author did not see and nothing is ever half-written.
 import type { Redis } from 'ioredis';
 import { K } from './keys.ts';
+import { Script } from './script.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { Cluster, Kind, KindMap, NodeRuntime } from '../model.ts';
 
@@ -13,26 +14,36 @@ type Change = { kind: Kind; uuid: string; obj: AnyObj | null };
 /** Workers heartbeat every few seconds; silence this long means "node down". */
 export const RUNTIME_TTL_MS = 10_000;
 
-const COMMIT = `
+// Each object's serial_no is also kept in a small hash, so the check does not
+// have to decode the object's JSON. KEYS: config, serial counter, channel, serials.
+const COMMIT = new Script(`
 local n = tonumber(ARGV[1])
 for i = 0, n - 1 do
   local field, expected = ARGV[2 + i * 3], tonumber(ARGV[3 + i * 3])
-  local cur = redis.call('HGET', KEYS[1], field)
+  local cur = redis.call('HGET', KEYS[4], field)
+  if not cur and redis.call('HEXISTS', KEYS[1], field) == 1 then
+    cur = cjson.decode(redis.call('HGET', KEYS[1], field)).serial_no
+  end
   if expected < 0 then
     if cur then return {-1, field} end
-  else
-    if not cur then return {-1, field} end
-    if tonumber(cjson.decode(cur).serial_no) ~= expected then return {-1, field} end
+  elseif tonumber(cur) ~= expected then
+    return {-1, field}
   end
 end
 for i = 0, n - 1 do
   local field, value = ARGV[2 + i * 3], ARGV[4 + i * 3]
-  if value == '' then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
+  if value == '' then
+    redis.call('HDEL', KEYS[1], field)
+    redis.call('HDEL', KEYS[4], field)
+  else
+    redis.call('HSET', KEYS[1], field, value)
+    redis.call('HSET', KEYS[4], field, ARGV[3 + n * 3 + i])
+  end
 end
 local serial = redis.call('INCR', KEYS[2])
 redis.call('PUBLISH', KEYS[3], '{"serial":' .. serial .. ',"changes":' .. ARGV[2 + n * 3] .. '}')
 return {serial, ''}
-`;
+`);
 
 export class ConflictError extends Error {}
 
@@ -209,7 +220,9 @@ export class ConfigStore implements Snapshot {
       changes.push({ kind: d.kind, uuid: d.obj.uuid, obj: null });
     }
     args.push(JSON.stringify(changes));
-    const [serial, field] = (await this.redis.eval(COMMIT, 3, K.config, K.configSerial, K.configChanged, ...args)) as [number, string];
+    // The new serial_no of each object, in the same order, for the serials hash.
+    for (const c of changes) args.push(c.obj ? c.obj.serial_no : 0);
+    const [serial, field] = (await COMMIT.run(this.redis, [K.config, K.configSerial, K.configChanged, K.configSerials], args)) as [number, string];
     if (serial < 0) throw new ConflictError(`configuration object ${field} changed concurrently`);
     // Read-your-writes: this process sees its change before anyone hears of it.
     this.apply(serial, changes);

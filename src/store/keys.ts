@@ -7,6 +7,8 @@ export const nodeQueue = (nodeName: string) => `node-${nodeName}`;
 export const K = {
   config: 'rapid:cfg',
   configSerial: 'rapid:cfg:serial',
+  /** serial_no of every config object, by the same field as in `config`. */
+  configSerials: 'rapid:cfg:serials',
   configChanged: 'rapid:cfg:changed',
   /** Proof a joining node worker means this cluster. */
   clusterSecret: 'rapid:cluster:secret',
