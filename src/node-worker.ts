@@ -3,6 +3,7 @@
 // (heartbeat) so the cluster knows what runs where. Guests outlive it.
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import os from 'node:os';
 import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { closeQuietly, connect, connectForWorker } from './store/redis.ts';
@@ -82,6 +83,7 @@ export class NodeWorker {
 
   async start(): Promise<void> {
     await mkdir(this.o.storageDir, { recursive: true });
+    await mkdir(this.o.sharedStorageDir, { recursive: true });
     await this.heartbeat();
     this.timer = setInterval(() => void this.heartbeat().catch((e) => console.error('rapid-node: heartbeat:', e.message)), HEARTBEAT_MS);
     this.worker = new Worker(nodeQueue(this.o.nodeName), (job: Job) => this.process(job), {
@@ -268,49 +270,42 @@ export class NodeWorker {
  * Find this node in the cluster, or join it: check the cluster secret and
  * submit OP_NODE_ADD for ourselves (as a Shaken Fist hypervisor joins).
  */
-async function joinCluster(env: NodeJS.ProcessEnv, redisUrl: string, name: string): Promise<string> {
-  const redis = connect(redisUrl);
-  try {
-    const cfg = new ConfigStore(redis);
-    await cfg.reload();
-    const known = cfg.byName('node', name);
-    if (known) return known.uuid;
-    const secret = env.RAPID_CLUSTER_SECRET ?? (env.RAPID_CLUSTER_SECRET_FILE ? (await readFile(env.RAPID_CLUSTER_SECRET_FILE, 'utf8')).trim() : '');
-    if (!secret || secret !== (await redis.get(K.clusterSecret))) {
-      throw new Error('the cluster secret is missing or wrong (RAPID_CLUSTER_SECRET or RAPID_CLUSTER_SECRET_FILE; see $RAPID_DATA_DIR/cluster-secret on the master)');
-    }
-    const jobs = new JobStore(redis);
-    const queue = new JobQueue(redis, jobs);
-    const op = fillOpcode('OP_NODE_ADD', {
-      node_name: name, primary_ip: env.RAPID_PRIMARY_IP ?? null, secondary_ip: env.RAPID_SECONDARY_IP ?? null,
-      group: env.RAPID_NODE_GROUP ?? null, reason: [['rapid:node-worker', 'join', Date.now() * 1e6]],
-    });
-    const id = await queue.submit([op]);
-    await queue.close();
-    for (;;) {
-      const rec = await jobs.get(id);
-      const status = rec && calcStatus(rec.opstatus);
-      if (status === 'success') break;
-      if (status === 'error' || status === 'canceled') throw new Error(`joining failed (job ${id}): ${JSON.stringify(rec!.opresult)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await cfg.reload();
-    const node = cfg.byName('node', name);
-    if (!node) throw new Error(`node ${name} missing after job ${id}`);
-    console.log(`rapid-node: joined the cluster as ${name} (job ${id})`);
-    return node.uuid;
-  } finally {
-    await closeQuietly(redis);
+async function joinCluster(env: NodeJS.ProcessEnv, redis: Redis, name: string): Promise<string> {
+  const findNode = async () => (await ConfigStore.readKind(redis, 'node')).find((n) => n.name === name);
+  const known = await findNode();
+  if (known) return known.uuid;
+  const secret = env.RAPID_CLUSTER_SECRET ?? (env.RAPID_CLUSTER_SECRET_FILE ? (await readFile(env.RAPID_CLUSTER_SECRET_FILE, 'utf8')).trim() : '');
+  if (!secret || secret !== (await redis.get(K.clusterSecret))) {
+    throw new Error('the cluster secret is missing or wrong (RAPID_CLUSTER_SECRET or RAPID_CLUSTER_SECRET_FILE; see $RAPID_DATA_DIR/cluster-secret on the master)');
   }
+  const jobs = new JobStore(redis);
+  const queue = new JobQueue(redis, jobs);
+  const op = fillOpcode('OP_NODE_ADD', {
+    node_name: name, primary_ip: env.RAPID_PRIMARY_IP ?? null, secondary_ip: env.RAPID_SECONDARY_IP ?? null,
+    group: env.RAPID_NODE_GROUP ?? null, reason: [['rapid:node-worker', 'join', Date.now() * 1e6]],
+  });
+  const id = await queue.submit([op]);
+  await queue.close();
+  for (;;) {
+    const rec = await jobs.get(id);
+    const status = rec && calcStatus(rec.opstatus);
+    if (status === 'success') break;
+    if (status === 'error' || status === 'canceled') throw new Error(`joining failed (job ${id}): ${JSON.stringify(rec!.opresult)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const node = await findNode();
+  if (!node) throw new Error(`node ${name} missing after job ${id}`);
+  console.log(`rapid-node: joined the cluster as ${name} (job ${id})`);
+  return node.uuid;
 }
 
-/** The cluster's shared_file_storage_dir, which Ganeti hands every node through ssconf. */
-async function sharedFileStorageDir(redisUrl: string): Promise<string> {
+/** Who we are in the cluster, and the cluster's shared_file_storage_dir (Ganeti hands it out by ssconf). */
+async function clusterPlace(env: NodeJS.ProcessEnv, redisUrl: string, name: string): Promise<{ nodeUuid: string; sharedDir: string }> {
   const redis = connect(redisUrl);
   try {
-    const cfg = new ConfigStore(redis);
-    await cfg.reload();
-    return cfg.cluster.shared_file_storage_dir;
+    const nodeUuid = env.RAPID_NODE_UUID || (await joinCluster(env, redis, name));
+    const [cluster] = await ConfigStore.readKind(redis, 'cluster');
+    return { nodeUuid, sharedDir: env.RAPID_SHARED_STORAGE_DIR || cluster.shared_file_storage_dir };
   } finally {
     await closeQuietly(redis);
   }
@@ -322,14 +317,14 @@ async function main(): Promise<void> {
   const dataDir = path.resolve(env.RAPID_DATA_DIR || './data');
   const redisUrl = env.REDIS_URL || path.join(dataDir, 'redis', 'redis.sock');
   const name = env.RAPID_NODE_NAME || os.hostname();
-  const nodeUuid = env.RAPID_NODE_UUID || (await joinCluster(env, redisUrl, name));
+  const { nodeUuid, sharedDir } = await clusterPlace(env, redisUrl, name);
   await installNoopOs(path.join(dataDir, 'os'));
   const w = new NodeWorker({
     redisUrl, nodeName: name, nodeUuid,
     stateDir: path.join(dataDir, 'hv'),
     storageDir: env.RAPID_STORAGE_DIR || path.join(dataDir, 'storage'),
     osSearchPath: [path.join(dataDir, 'os'), ...(env.RAPID_OS_SEARCH_PATH?.split(':') ?? DEFAULT_OS_SEARCH_PATH)],
-    sharedStorageDir: env.RAPID_SHARED_STORAGE_DIR || (await sharedFileStorageDir(redisUrl)),
+    sharedStorageDir: sharedDir,
     exportDir: env.RAPID_EXPORT_DIR || path.join(dataDir, 'export'),
   });
   await w.start();

@@ -345,9 +345,12 @@ test.serial('storage listings are read on each node, with Ganeti\'s fields', asy
   t.true(Number.isInteger(size) && Number.isInteger(used) && Number.isInteger(free) && size >= free);
   t.deepEqual([allocatable, type, node], [true, 'file', NODE]);
 
-  const usage = async () => (await list(NODE2, 'storage_type=sharedfile&output_fields=node,used,type,name')).opresult[0];
+  const shared = await list(NODE2, 'storage_type=sharedfile&output_fields=node,type,name');
+  t.deepEqual(shared.opresult[0], [[NODE2, 'sharedfile', (await rapi(c.rapid, 'GET', '/2/info')).json.shared_file_storage_dir]],
+    'sharedfile storage is the cluster-wide shared directory');
+  const usage = async () => (await list(NODE2, 'storage_type=file&output_fields=node,used,type,name')).opresult[0];
   const [[n2, usedBefore, st, dir2]] = await usage();
-  t.deepEqual([n2, st], [NODE2, 'sharedfile']);
+  t.deepEqual([n2, st], [NODE2, 'file']);
   t.not(dir2, name, "node2's own storage directory, as its worker reports it");
   succeeded(t, await c.job('POST', '/2/instances', { body: createBody('st1', { pnode: NODE2, disk_template: 'file', disks: [{ size: 1024 }], start: false }) }));
   const [[, usedAfter]] = await usage();

@@ -118,6 +118,21 @@ export class ConfigStore implements Snapshot {
     }
   }
 
+  /**
+   * Objects of one kind straight from Redis, without loading the rest (a
+   * joining node needs the nodes and the cluster, not 10 000 instances).
+   */
+  static async readKind<T extends Kind>(redis: Redis, kind: T): Promise<KindMap[T][]> {
+    const out: KindMap[T][] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await redis.hscan(K.config, cursor, 'MATCH', `${kind}:*`, 'COUNT', 1000);
+      for (let i = 1; i < flat.length; i += 2) out.push(JSON.parse(flat[i]) as KindMap[T]);
+      cursor = next;
+    } while (cursor !== '0');
+    return out;
+  }
+
   onChange(fn: (changes: Change[]) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
