@@ -29,6 +29,8 @@ import { STALL } from '../jobs/executor.ts';
 import { loadSettings } from '../src/settings.ts';
 import type { Instance } from '../src/model.ts';
 import { Client, loop, pct, sleep, tsMs, timed } from './lib.ts';
+import { benchQuery } from './query.ts';
+import { benchJoin, type JoinSample } from './join.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const USER = 'bench';
@@ -571,6 +573,30 @@ async function main(): Promise<void> {
   out('   OP_INSTANCE_CREATE jobs); shape: fake hypervisor, file template, 1 disk of 1 GiB, 1 NIC, 2 tags, admin down.');
   out('   "first GET" is the first request after populating (per-instance JSON cache cold); p50/p90 are warm.');
   out('   "bare same body": the bare https server sending a static body of the same size (transport + client floor).');
+
+  // --- 4b. /2/query with filters over the 10k instances ------------------------
+  progress('PUT /2/query/instance with filters over the 10,000 instances');
+  const query = await benchQuery(api, { instances: 10_000 });
+  table('4b. PUT /2/query/instance over 10,000 instances (sequential, keep-alive HTTPS, Basic auth)',
+    ['filter', 'rows', 'body', 'p50', 'p90', 'samples'],
+    query.map((q) => [q.label, f0(q.rows), `${f1(q.bytes / 1024)} KiB`, `${f1(q.p50)} ms`, `${f1(q.p90)} ms`, String(q.samples)]));
+  out('   Fields name, pnode, status, oper_ram, be/maxmem, tags (name only where the label says so); the first three');
+  out('   filters look at every instance, the last is the one-name filter ganetimgr sends. All 10k are admin down.');
+
+  // --- 4c. node join -------------------------------------------------------------
+  const JOINS = 5;
+  progress(`node join: ${JOINS} node workers join one after another`);
+  const joins = await benchJoin(api, { redisUrl: redis.url, secretFile: path.join(rapid.dataDir, 'cluster-secret'), joins: JOINS });
+  const joinP50 = (k: Exclude<keyof JoinSample, 'name'>) => pct(joins.map((j) => j[k]), 50);
+  const joinRow = (label: string, v: (k: Exclude<keyof JoinSample, 'name'>) => number) =>
+    [label, ...(['toJobMs', 'jobMs', 'listedMs', 'liveMs', 'readyMs'] as const).map((k) => `${f0(v(k))} ms`)];
+  table('4c. Node join: `node dist/src/node-worker.js` spawned → node in /2/nodes with live data (10k instances in the config)',
+    ['node', 'spawn→job received', 'OP_NODE_ADD', 'spawn→listed', 'spawn→live data', 'spawn→worker ready'],
+    [...joins.map((j) => joinRow(j.name, (k) => j[k])), joinRow(`p50 of ${joins.length}`, joinP50)]);
+  out('   "job received" and "OP_NODE_ADD" come from the join job\'s received_ts/end_ts; "listed" and "live data" are the');
+  out('   first GET /2/nodes/<name> answering 200 and with mfree set (probed every 5 ms; /2/nodes?bulk=1 checked once after).');
+  out('   The worker polls its join job every 100 ms and reports live data before its job queue is ready ("worker ready").');
+  out('   Each node is removed (`rapid node remove`) and its worker stopped before the next one starts.');
   await cfg.stop();
   // ConfigStore.stop() quits only the subscriber; close the client too.
   (cfg as unknown as { redis: Redis }).redis.disconnect();
@@ -698,6 +724,9 @@ async function main(): Promise<void> {
     ['GET /2/instances/<n> p50 under job load ≤ 2× idle', `${f2(pct(loadReads.inst, 50))} vs ${f2(pct(idleReads.inst, 50))} ms = ${ratio(pct(loadReads.inst, 50), pct(idleReads.inst, 50))}`, verdict(instRatio <= 2)],
     ['GET /2/info p50 under job load ≤ 2× idle', `${f2(pct(loadReads.info, 50))} vs ${f2(pct(idleReads.info, 50))} ms = ${ratio(pct(loadReads.info, 50), pct(idleReads.info, 50))}`, verdict(infoRatio <= 2)],
     ['queued→running p50, idle / under load (no target)', `${f0(idle.q2rP50)} / ${f0(spread32.q2rP50)} ms`, 'info'],
+    ['PUT /2/query/instance p50, filter over 10k instances (no target)',
+      `regex ${f1(query[0].p50)} ms, tag & memory ${f1(query[1].p50)} ms, status ${f1(query[2].p50)} ms; one name ${f1(query[3].p50)} ms`, 'info'],
+    [`node join → live in /2/nodes, p50 of ${joins.length} (no target)`, `${f0(joinP50('liveMs'))} ms from spawn (OP_NODE_ADD itself ${f0(joinP50('jobMs'))} ms)`, 'info'],
   ]);
   out(`\nTotal run time ${f1((performance.now() - started) / 1000)} s.`);
   if (profileDir) {

@@ -34,6 +34,18 @@ export class HypervisorError extends GanetiError {
 export class TagError extends GanetiError {
   override readonly className = 'TagError';
 }
+/** What network.AddressPool raises. */
+export class AddressPoolError extends GanetiError {
+  override readonly className = 'AddressPoolError';
+}
+/** What WConfd's IP reservations raise. */
+export class ReservationError extends GanetiError {
+  override readonly className = 'ReservationError';
+}
+/** What objects' CheckParameterSyntax raise; some LUs let it escape into the job result. */
+export class ConfigurationError extends GanetiError {
+  override readonly className = 'ConfigurationError';
+}
 
 /** A request Ganeti refuses before a job exists (HTTP 400). */
 export class ParameterError extends Error {}

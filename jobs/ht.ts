@@ -7,6 +7,9 @@
 // TFloat accepts every number (Ganeti retries a failing int as a float, so an
 // int is a valid float there too) and TPrivate checks the bare value (Ganeti
 // wraps values by their key name when it parses JSON).
+import { DISK_TEMPLATES } from '../src/defaults.ts';
+import { isDict, pyTruthy, pyTypeName } from './py.ts';
+import { ipv4ToInt, isIPv4Network, isIPv6Network, parseIPv6 } from './ipaddress.ts';
 
 /** A check: a predicate plus Ganeti's description of what it accepts. */
 export interface Check {
@@ -20,27 +23,8 @@ export interface Check {
  */
 export class PyTypeError extends Error {}
 
-/** The Python type name of a JSON value, as in `type(v).__name__`. */
-export function pyTypeName(value: unknown): string {
-  if (value === null || value === undefined) return 'NoneType';
-  switch (typeof value) {
-    case 'boolean': return 'bool';
-    case 'number': return Number.isInteger(value) ? 'int' : 'float';
-    case 'string': return 'str';
-    default: return Array.isArray(value) ? 'list' : 'dict';
-  }
-}
-
-export function isDict(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Python's bool(value). */
-function pyTruthy(value: unknown): boolean {
-  if (Array.isArray(value)) return value.length > 0;
-  if (isDict(value)) return Object.keys(value).length > 0;
-  return Boolean(value);
-}
+// jobs/opcodes.ts and src/qlang/filter.ts take these with the checks.
+export { isDict, pyTypeName };
 
 /** What Python's iter(value) yields: list items, string characters, dict keys. */
 function pyIter(value: unknown): unknown[] {
@@ -231,21 +215,25 @@ export function TMaxValue(max: number): Check {
 export const DDMS_VALUES = new Set(['add', 'attach', 'detach', 'remove']);
 export const DDMS_VALUES_WITH_MODIFY = new Set([...DDMS_VALUES, 'modify'].sort());
 export const MAX_DISKS = 16;
+export const MAX_NICS = 8;
+export const HYPER_TYPES = ['chroot', 'fake', 'kvm', 'lxc', 'xen-hvm', 'xen-pvm'];
+export const HT_MIGRATION_MODES = ['live', 'non-live'];
+export const NIC_VALID_MODES = ['bridged', 'openvswitch', 'pool', 'routed'];
 
 export const TAllocPolicy = TElemOf(['preferred', 'last_resort', 'unallocable']);
 export const TExportTarget = TOr(TNonEmptyString, TList);
 export const TExportMode = TElemOf(new Set(['local', 'remote']));
 export const TDiskIndex = TAnd(TNonNegativeInt, TMaxValue(MAX_DISKS));
 export const TReplaceDisksMode = TElemOf(new Set(['replace_auto', 'replace_new_secondary', 'replace_on_primary', 'replace_on_secondary']));
-export const TDiskTemplate = TElemOf(new Set(['blockdev', 'diskless', 'drbd', 'ext', 'file', 'gluster', 'plain', 'rbd', 'sharedfile']));
+export const TDiskTemplate = TElemOf(new Set(DISK_TEMPLATES));
 export const TEvacMode = TElemOf(new Set(['all', 'primary-only', 'secondary-only']));
 export const TIAllocatorTestDir = TElemOf(new Set(['in', 'out']));
 export const TIAllocatorMode = TElemOf(new Set(['allocate', 'allocate-secondary', 'change-group', 'multi-allocate', 'node-evacuate', 'relocate']));
 export const TImportExportCompression = TElemOf(['gzip', 'gzip-fast', 'gzip-slow', 'lzop', 'none']);
 export const TAdminStateSource = TElemOf(new Set(['admin', 'user']));
-export const THypervisor = TElemOf(new Set(['chroot', 'fake', 'kvm', 'lxc', 'xen-hvm', 'xen-pvm']));
-export const TMigrationMode = TElemOf(new Set(['live', 'non-live']));
-export const TNICMode = TElemOf(new Set(['bridged', 'openvswitch', 'pool', 'routed']));
+export const THypervisor = TElemOf(new Set(HYPER_TYPES));
+export const TMigrationMode = TElemOf(new Set(HT_MIGRATION_MODES));
+export const TNICMode = TElemOf(new Set(NIC_VALID_MODES));
 export const TInstCreateMode = TElemOf(new Set(['create', 'import', 'remote-import']));
 export const TRebootType = TElemOf(new Set(['full', 'hard', 'soft']));
 export const TFileDriver = TElemOf(new Set(['blktap', 'blktap2', 'loop']));
@@ -296,113 +284,14 @@ export const TDiskChanges = TAnd(TIsLength(2), TItems([
 ]));
 export const TRecreateDisksInfo = TOr(TListOf(TNonNegativeInt), TListOf(TDiskChanges));
 
-// --- IP addresses, parsed as strictly as Python's ipaddress module -------------
-
-/** IPv4Address(): four decimal octets, no leading zeros; null when invalid. */
-function ipv4ToInt(text: string): number | null {
-  const octets = text.split('.');
-  if (octets.length !== 4) return null;
-  let value = 0;
-  for (const octet of octets) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(octet) || Number(octet) > 255) return null;
-    value = value * 256 + Number(octet);
-  }
-  return value;
-}
-
-/** IPv6Address() without scope id: hextets, one '::', optional IPv4 tail. */
-function ipv6ToBigInt(text: string): bigint | null {
-  const parts = text.split(':');
-  if (parts.length < 3) return null;
-  if (parts[parts.length - 1].includes('.')) {
-    const v4 = ipv4ToInt(parts.pop()!);
-    if (v4 === null) return null;
-    parts.push((v4 >>> 16).toString(16), (v4 & 0xffff).toString(16));
-  }
-  if (parts.length > 9) return null;
-  const inner = parts.slice(1, -1);
-  const skips = inner.filter((p) => p === '').length;
-  if (skips > 1) return null;
-  let hi: string[];
-  let lo: string[];
-  if (skips === 1) {
-    const skip = inner.indexOf('') + 1;
-    hi = parts.slice(0, skip);
-    lo = parts.slice(skip + 1);
-    // An empty endpoint is only allowed as half of a leading/trailing '::'.
-    if (hi[0] === '') { if (hi.length !== 1) return null; hi = []; }
-    if (lo[lo.length - 1] === '') { if (lo.length !== 1) return null; lo = []; }
-    if (hi.length + lo.length > 7) return null;
-  } else {
-    if (parts.length !== 8) return null;
-    hi = parts;
-    lo = [];
-  }
-  if (![...hi, ...lo].every((h) => /^[0-9a-fA-F]{1,4}$/.test(h))) return null;
-  const hextets = [...hi, ...Array<string>(8 - hi.length - lo.length).fill('0'), ...lo];
-  return hextets.reduce((acc, h) => (acc << 16n) | BigInt(parseInt(h, 16)), 0n);
-}
-
-/** IPv6Address() with the optional "%scope" suffix. */
-function parseIPv6(text: string): bigint | null {
-  const [addr, ...scope] = text.split('%');
-  if (scope.length > 1 || (scope.length === 1 && scope[0] === '')) return null;
-  return ipv6ToBigInt(addr);
-}
-
-/** Prefix length of a contiguous netmask, or null. */
-function maskToPrefix(mask: bigint, bits: number): number | null {
-  for (let prefix = 0; prefix <= bits; prefix++) {
-    if (mask === prefixToMask(prefix, bits)) return prefix;
-  }
-  return null;
-}
-
-function prefixToMask(prefix: number, bits: number): bigint {
-  return ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
-}
-
-interface Family { bits: number; parse(text: string): bigint | null; dottedMasks: boolean }
-const IPV4: Family = {
-  bits: 32,
-  parse: (t) => { const v = ipv4ToInt(t); return v === null ? null : BigInt(v); },
-  dottedMasks: true,
-};
-const IPV6: Family = { bits: 128, parse: parseIPv6, dottedMasks: false };
-
-/** A prefix length, or for IPv4 a dotted netmask or hostmask, as ipaddress accepts. */
-function parsePrefix(text: string, family: Family): number | null {
-  if (/^[0-9]+$/.test(text)) {
-    const prefix = Number(text);
-    return prefix <= family.bits ? prefix : null;
-  }
-  if (!family.dottedMasks) return null;
-  const mask = family.parse(text);
-  if (mask === null) return null;
-  const all = prefixToMask(family.bits, family.bits);
-  return maskToPrefix(mask, family.bits) ?? maskToPrefix(mask ^ all, family.bits);
-}
-
-/**
- * IPv4Network()/IPv6Network() in strict mode. Ganeti only catches
- * AddressValueError, so a bad prefix or host bits set there escape as a 500;
- * here they are plain validation failures.
- */
-function isNetwork(text: string, family: Family): boolean {
-  const pieces = text.split('/');
-  if (pieces.length > 2) return false;
-  const address = family.parse(pieces[0]);
-  const prefix = pieces.length === 2 ? parsePrefix(pieces[1], family) : family.bits;
-  if (address === null || prefix === null) return false;
-  return (address & prefixToMask(prefix, family.bits)) === address;
-}
+// --- IP addresses ----------------------------------------------------------
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 
 export const TIPv4Address = TAnd(TString, withDesc('IPv4 address', (v) => isString(v) && ipv4ToInt(v) !== null));
 export const TIPv6Address = TAnd(TString, withDesc('IPv6 address', (v) => isString(v) && parseIPv6(v) !== null));
-export const TIPv4Network = TAnd(TString, withDesc('IPv4 network', (v) => isString(v) && isNetwork(v, IPV4)));
-export const TIPv6Network = TAnd(TString, withDesc('IPv6 network', (v) => isString(v) && isNetwork(v, IPV6)));
+export const TIPv4Network = TAnd(TString, withDesc('IPv4 network', (v) => isString(v) && isIPv4Network(v)));
+export const TIPv6Network = TAnd(TString, withDesc('IPv6 network', (v) => isString(v) && isIPv6Network(v)));
 
 // --- Job ids and results ------------------------------------------------------
 

@@ -5,6 +5,7 @@
 import { ParameterError } from './errors.ts';
 import { PyTypeError, isDict, pyTypeName } from './ht.ts';
 import { OPCODE_DEFS, type OpcodeDef } from './opcode-defs.ts';
+import { pyRepr } from './py.ts';
 
 export type { OpcodeDef, ParamDef } from './opcode-defs.ts';
 
@@ -133,22 +134,10 @@ function failsValidation(def: OpcodeDef, param: string): ParameterError {
 
 // --- Python's text forms -------------------------------------------------------
 
-/** Python's repr() of a string: single quotes unless only double quotes avoid escaping. */
-function pyRepr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  const escapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', [quote]: `\\${quote}` };
-  const body = [...text].map((ch) => {
-    if (escapes[ch]) return escapes[ch];
-    const code = ch.codePointAt(0)!;
-    const unprintable = code < 0x20 || (code >= 0x7f && code <= 0xa0);
-    return unprintable ? `\\x${code.toString(16).padStart(2, '0')}` : ch;
-  });
-  return quote + body.join('') + quote;
-}
 
 /** Python's repr() of a set of strings. Python's order follows per-process string hashes; sorted is as valid and stable. */
 function pySetRepr(members: string[]): string {
-  return `{${[...members].sort().map(pyRepr).join(', ')}}`;
+  return `{${[...members].sort().map((m) => pyRepr(m)).join(', ')}}`;
 }
 
 /** Python's str() of a summary value. */

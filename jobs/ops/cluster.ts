@@ -2,68 +2,28 @@
 // LUClusterRedistConf) with Ganeti's checks and texts. Whatever the opcode
 // sets is what /2/info shows: a parameter rapid does not model (it reports a
 // fixed value) can only be "set" to that value.
-import { GanetiError, HypervisorError, OpExecError, OpPrereqError } from '../errors.ts';
+import { ConfigurationError, OpExecError, OpPrereqError } from '../errors.ts';
 import type { Cluster, Node, Params } from '../../src/model.ts';
 import type { Snapshot } from '../../src/store/snapshot.ts';
 import {
-  AF_INET6, DATA_COLLECTOR_INTERVAL_US, DATA_COLLECTOR_NAMES, DEFAULT_GLUSTER_STORAGE_DIR, DISK_DT_DEFAULTS,
-  DISK_TEMPLATES, HVC_DEFAULTS, IEC_DEFAULT_TOOLS, RAPID_DISK_TEMPLATES, fillDict,
+  AF_INET6, DATA_COLLECTOR_INTERVAL_US, DATA_COLLECTOR_NAMES, DEFAULT_GLUSTER_STORAGE_DIR, HVC_DEFAULTS,
+  IEC_DEFAULT_TOOLS, RAPID_DISK_TEMPLATES, fillDict,
 } from '../../src/defaults.ts';
-import { BES_PARAMETER_TYPES, forceDictType, upgradeBeParams, type VType } from '../params.ts';
+import {
+  BES_PARAMETER_TYPES, DISK_DT_TYPES, HVS_PARAMETER_TYPES, NDS_PARAMETER_TYPES, NICS_PARAMETER_TYPES, checkNicParams,
+  forceDictType, updatedParams, upgradeBeParams,
+} from '../params.ts';
+import { checkIPolicyVsDiskTemplates, updatedIPolicy } from '../ipolicy.ts';
+import { isDict, pyRepr, pyTruthy, sameJson } from '../py.ts';
 import type { Opcode } from '../opcodes.ts';
-import type { LockRequest } from '../locks.ts';
 import { STEP } from '../node-rpc.ts';
 import { define, type OpContext } from './context.ts';
 import { logInfo, logWarning } from './feedback.ts';
-import { DISK_DT_TYPES, NDS_PARAMETER_TYPES, checkDiskAccessModes, pyRepr, pyStr, updatedParams } from './group-params.ts';
+import { checkDiskAccessModes, verifyDiskParamKeys } from './group-params.ts';
+import { checkHvParams, knownHypervisor } from './hv-params.ts';
+import { BGL, BGL_SHARED } from './lock-requests.ts';
 import { IALLOCATORS, candidatePromotions, reportCandidatePool } from './node-actions.ts';
 
-const BGL: LockRequest = { level: 'cluster', name: 'cluster', shared: false };
-const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
-
-/** objects.ConfigurationError, which LUClusterSetParams lets escape for NIC syntax. */
-class ConfigurationError extends GanetiError {
-  override readonly className = 'ConfigurationError';
-}
-
-const isDict = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
-/** Python truthiness, as the LU's `if self.op.x:` tests it. */
-const truthy = (v: unknown): boolean =>
-  Array.isArray(v) ? v.length > 0 : isDict(v) ? Object.keys(v).length > 0 : Boolean(v);
-/** Ganeti's CommaJoin of a set; sorted stands for Python's arbitrary set order. */
-const commaJoinSet = (items: Iterable<string>): string => [...new Set(items)].sort().join(', ');
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-
-export const HVS_PARAMETER_TYPES: Record<string, VType> = {
-  acpi: 'bool', blockdev_prefix: 'string', boot_order: 'string', bootloader_args: 'string', bootloader_path: 'string',
-  cdrom2_image_path: 'string', cdrom_disk_type: 'string', cdrom_image_path: 'string', cpu_cap: 'int', cpu_cores: 'int',
-  cpu_mask: 'string', cpu_sockets: 'int', cpu_threads: 'int', cpu_type: 'string', cpu_weight: 'int', cpuid: 'string',
-  device_model: 'string', devices: 'string', disk_aio: 'string', disk_cache: 'string', disk_discard: 'string',
-  disk_type: 'string', drop_capabilities: 'string', extra_cgroups: 'string', extra_config: 'string',
-  floppy_image_path: 'string', init_script: 'string', initrd_path: 'string', kernel_args: 'string', kernel_path: 'string',
-  keymap: 'string', kvm_extra: 'string', kvm_flag: 'string', kvm_path: 'string', kvm_pci_reservations: 'int',
-  machine_version: 'string', mem_path: 'string', migration_bandwidth: 'int', migration_caps: 'string',
-  migration_downtime: 'int', migration_mode: 'string', migration_port: 'int', nic_type: 'string', num_ttys: 'int',
-  pae: 'bool', pci_pass: 'string', reboot_behavior: 'string', root_path: 'maybe-string', scsi_controller_type: 'string',
-  security_domain: 'string', security_model: 'string', serial_console: 'bool', serial_speed: 'int', soundhw: 'string',
-  spice_bind: 'string', spice_image_compression: 'string', spice_ip_version: 'int', spice_jpeg_wan_compression: 'string',
-  spice_password_file: 'string', spice_playback_compression: 'bool', spice_streaming_video: 'string',
-  spice_tls_ciphers: 'string', spice_use_tls: 'bool', spice_use_vdagent: 'bool', spice_zlib_glz_wan_compression: 'string',
-  startup_timeout: 'int', usb_devices: 'string', usb_mouse: 'string', use_bootloader: 'bool', use_chroot: 'bool',
-  use_guest_agent: 'bool', use_localtime: 'bool', user_shutdown: 'bool', vga: 'string', vhost_net: 'bool',
-  vif_script: 'string', vif_type: 'string', viridian: 'bool', virtio_net_queues: 'int', vnc_bind_address: 'string',
-  vnc_password_file: 'string', vnc_tls: 'bool', vnc_x509_path: 'string', vnc_x509_verify: 'bool', vnet_hdr: 'bool',
-  xen_cmd: 'string',
-};
-const NICS_PARAMETER_TYPES: Record<string, VType> = { link: 'string', mode: 'string', vlan: 'string' };
-const ISPECS_PARAMETER_TYPES: Record<string, VType> = {
-  'cpu-count': 'int', 'disk-count': 'int', 'disk-size': 'int', 'memory-size': 'int', 'nic-count': 'int', 'spindle-use': 'int',
-};
-const ISPECS_PARAMETERS = Object.keys(ISPECS_PARAMETER_TYPES);
-const IPOLICY_PARAMETERS = ['spindle-ratio', 'vcpu-ratio'];
-const IPOLICY_ALL_KEYS = ['disk-templates', 'minmax', 'spindle-ratio', 'std', 'vcpu-ratio'];
-const NIC_VALID_MODES = ['bridged', 'openvswitch', 'pool', 'routed'];
-const HT_MIGRATION_MODES = ['live', 'non-live'];
 const UIDPOOL_UID_MAX = 4294967295;
 const MAC_PREFIX = /^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/i;
 
@@ -86,9 +46,9 @@ const FIXED: Record<string, Fixed> = {
   compression_tools: { value: () => IEC_DEFAULT_TOOLS, why: "rapid's exports use a fixed set of tools" },
   enabled_data_collectors: { value: () => true, accepts: allCollectors(true), why: 'rapid runs no monitoring daemon' },
   data_collector_interval: { value: () => DATA_COLLECTOR_INTERVAL_US, accepts: allCollectors(DATA_COLLECTOR_INTERVAL_US), why: 'rapid runs no monitoring daemon' },
-  hv_state: { value: () => ({}), accepts: (v) => !truthy(v), why: 'rapid keeps no static resource state' },
-  disk_state: { value: () => ({}), accepts: (v) => !truthy(v), why: 'rapid keeps no static resource state' },
-  osparams_private_cluster: { value: () => ({}), accepts: (v) => !truthy(v), why: 'rapid keeps no private OS parameters' },
+  hv_state: { value: () => ({}), accepts: (v) => !pyTruthy(v), why: 'rapid keeps no static resource state' },
+  disk_state: { value: () => ({}), accepts: (v) => !pyTruthy(v), why: 'rapid keeps no static resource state' },
+  osparams_private_cluster: { value: () => ({}), accepts: (v) => !pyTruthy(v), why: 'rapid keeps no private OS parameters' },
 };
 
 function checkFixed(op: Opcode, c: Cluster): void {
@@ -129,137 +89,19 @@ function newUidPool(op: Opcode, current: unknown[]): UidRange[] {
   return pool;
 }
 
-/** utils.VerifyDictOptions against DISK_DT_DEFAULTS, wrapped as LUClusterSetParams does. */
+/** CheckArguments' diskparams checks: typed, only known keys, valid access modes. */
 function checkDiskParams(diskparams: Record<string, Params>): Record<string, Params> {
   const out: Record<string, Params> = {};
   for (const [dt, params] of Object.entries(diskparams)) out[dt] = forceDictType(params, DISK_DT_TYPES);
-  const invalid = Object.entries(out).flatMap(([dt, params]) => Object.keys(params).filter((k) => !(k in DISK_DT_DEFAULTS[dt])).map((k) => `${dt}/${k}`));
+  verifyDiskParamKeys(out);
   try {
-    // str() of the inner OpPrereqError: its args tuple, or the message alone when it has no ecode.
-    if (invalid.length) throw new OpPrereqError(pyRepr([`Provided option keys not supported: ${invalid.join(', ')}`, 'wrong_input']).replace(/^\[(.*)\]$/, '($1)'));
     checkDiskAccessModes(out);
   } catch (err) {
+    // str() of an OpPrereqError without an ecode is its message alone.
     if (err instanceof OpPrereqError) throw new OpPrereqError(`While verify diskparams options: ${err.message}`, 'wrong_input');
     throw err;
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------
-// Instance policy (cmdlib.common.GetUpdatedIPolicy with group_policy=False,
-// objects.InstancePolicy.CheckParameterSyntax with check_std).
-
-class PolicyError extends Error {}
-
-/** Python's float() for policy ratios. */
-function pyFloat(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) return Number(v);
-  if (typeof v === 'string') throw new PolicyError(`could not convert string to float: ${pyRepr(v)}`);
-  throw new PolicyError(`float() argument must be a string or a real number, not '${Array.isArray(v) ? 'list' : v === null ? 'NoneType' : 'dict'}'`);
-}
-
-function checkIPolicySyntax(ipolicy: Params): void {
-  const incomplete = (spec: unknown, key: string) => {
-    const missing = ISPECS_PARAMETERS.filter((p) => !isDict(spec) || !(p in spec));
-    if (missing.length) throw new PolicyError(`Missing instance specs parameters for ${key}: ${commaJoinSet(missing)}`);
-  };
-  if ('minmax' in ipolicy) {
-    if (!('std' in ipolicy)) throw new PolicyError('Missing key in ipolicy: std');
-    const std = ipolicy.std as Params;
-    incomplete(std, 'std');
-    const minmax = ipolicy.minmax as Params[];
-    if (!minmax.length) throw new PolicyError('Empty minmax specifications');
-    let stdGood = false;
-    for (const specs of minmax) {
-      const missing = ['max', 'min'].filter((k) => !(k in specs));
-      if (missing.length) throw new PolicyError(`Missing instance specification: ${commaJoinSet(missing)}`);
-      for (const [key, spec] of Object.entries(specs)) incomplete(spec, key);
-      const { min, max } = specs as { min: Params; max: Params };
-      let specStdOk = true;
-      for (const p of ISPECS_PARAMETERS) {
-        const [lo, hi] = [min[p] as number, max[p] as number];
-        if (lo > hi) throw new PolicyError(`Invalid specification of min/max values for ${p}: ${lo}/${hi}`);
-        const s = (std[p] as number | undefined) ?? lo;
-        specStdOk &&= s >= lo && s <= hi;
-      }
-      stdGood ||= specStdOk;
-    }
-    if (!stdGood) throw new PolicyError('Invalid std specifications');
-  }
-  if ('disk-templates' in ipolicy) {
-    const dts = ipolicy['disk-templates'] as string[];
-    if (!dts.length) throw new PolicyError('Instance policy must contain at least one disk template');
-    const wrong = dts.filter((dt) => !(DISK_TEMPLATES as readonly string[]).includes(dt));
-    if (wrong.length) throw new PolicyError(`Invalid disk template(s) ${commaJoinSet(wrong)}`);
-  }
-  for (const key of IPOLICY_PARAMETERS) {
-    if (!(key in ipolicy)) continue;
-    try {
-      pyFloat(ipolicy[key]);
-    } catch (err) {
-      throw new PolicyError(`Invalid value for key '${key}': '${pyStr(ipolicy[key])}', error: ${(err as Error).message}`);
-    }
-  }
-  const wrongKeys = Object.keys(ipolicy).filter((k) => !IPOLICY_ALL_KEYS.includes(k));
-  if (wrongKeys.length) throw new PolicyError(`Invalid keys in ipolicy: ${commaJoinSet(wrongKeys)}`);
-}
-
-/** Python's list(value). */
-const pyList = (v: unknown): unknown[] => (Array.isArray(v) ? [...v] : typeof v === 'string' ? [...v] : isDict(v) ? Object.keys(v) : [v]);
-
-function updatedClusterIPolicy(old: Params, update: Params): Params {
-  const ipolicy = structuredClone(old);
-  for (const [key, value] of Object.entries(update)) {
-    if (!IPOLICY_ALL_KEYS.includes(key)) throw new OpPrereqError(`Invalid key in new ipolicy: ${key}`, 'wrong_input');
-    if (!truthy(value) || value === 'default' || (Array.isArray(value) && value.length === 1 && value[0] === 'default')) {
-      throw new OpPrereqError(`Can't unset ipolicy attribute '${key}' on the cluster'`, 'wrong_input');
-    }
-    if (IPOLICY_PARAMETERS.includes(key)) {
-      try {
-        ipolicy[key] = pyFloat(value);
-      } catch (err) {
-        throw new OpPrereqError(`Invalid value for attribute '${key}': '${pyStr(value)}', error: ${(err as Error).message}`, 'wrong_input');
-      }
-    } else if (key === 'minmax') {
-      ipolicy[key] = pyList(value).map((mm) => Object.fromEntries(Object.entries(mm as Params).map(([k, spec]) => [k, forceDictType(spec, ISPECS_PARAMETER_TYPES)])));
-    } else if (key === 'std') {
-      ipolicy[key] = forceDictType(updatedParams((old.std as Params | undefined) ?? {}, value as Params, { useDefault: false }), ISPECS_PARAMETER_TYPES);
-    } else {
-      ipolicy[key] = pyList(value);
-    }
-  }
-  try {
-    checkIPolicySyntax(ipolicy);
-  } catch (err) {
-    if (err instanceof PolicyError) throw new OpPrereqError(`Invalid instance policy: ${err.message}`, 'wrong_input');
-    throw err;
-  }
-  return ipolicy;
-}
-
-// ---------------------------------------------------------------------------
-// Hypervisor parameters.
-
-/** hypervisor.GetHypervisorClass: rapid's hypervisors are those it has defaults for. */
-function knownHypervisor(hv: string): void {
-  if (!(hv in HVC_DEFAULTS)) throw new HypervisorError(`Unknown hypervisor type '${hv}'`);
-}
-
-/** ForceDictType(HVS_PARAMETER_TYPES), then hv_base.CheckParameterSyntax's generic checks. */
-function checkHvParams(hv: string, params: Params): Params {
-  knownHypervisor(hv);
-  const typed = forceDictType(params, HVS_PARAMETER_TYPES);
-  const supported = Object.keys(HVC_DEFAULTS[hv]);
-  for (const key of Object.keys(typed)) if (!supported.includes(key)) throw new HypervisorError(`Parameter '${key}' is not supported`);
-  for (const key of supported) if (!(key in typed)) throw new HypervisorError(`Parameter '${key}' is missing`);
-  const mode = typed.migration_mode;
-  if (!HT_MIGRATION_MODES.includes(mode as string)) {
-    if (!mode) throw new HypervisorError("Parameter 'migration_mode' is required but is currently not defined");
-    throw new HypervisorError(`Parameter 'migration_mode' fails syntax check: invalid migration mode (current value: '${pyStr(mode)}')`);
-  }
-  return typed;
 }
 
 // ---------------------------------------------------------------------------
@@ -275,7 +117,7 @@ interface ClusterPlan {
 
 /** The cluster's disk templates after the opcode: Ganeti ignores an empty list. */
 const enabledTemplates = (op: Opcode, c: Cluster): string[] =>
-  truthy(op.enabled_disk_templates) ? [...new Set(op.enabled_disk_templates as string[])] : c.enabled_disk_templates;
+  pyTruthy(op.enabled_disk_templates) ? [...new Set(op.enabled_disk_templates as string[])] : c.enabled_disk_templates;
 
 /** _CheckInstancesOfDisabledDiskTemplates. */
 function checkDisabledTemplates(cfg: Snapshot, disabled: string[]): void {
@@ -298,19 +140,17 @@ function checkDisabledTemplates(cfg: Snapshot, disabled: string[]): void {
 function newNicParams(cfg: Snapshot, update: Params): Params {
   const typed = forceDictType(update, NICS_PARAMETER_TYPES);
   const filled = fillDict(cfg.cluster.nicparams.default, typed);
-  const syntax = (p: Params): string | null => {
-    if (!NIC_VALID_MODES.includes(p.mode as string) && p.mode !== 'auto') return `Invalid NIC mode '${pyStr(p.mode)}'`;
-    if (p.mode === 'bridged' && !p.link) return 'Missing bridged NIC link';
-    return null;
-  };
-  const own = syntax(filled);
-  if (own) throw new ConfigurationError(own);
+  checkNicParams(filled);
   const errors: string[] = [];
   for (const inst of cfg.instances.values()) {
     inst.nics.forEach((nic, i) => {
       const p = fillDict(filled, nic.nicparams);
-      const bad = syntax(p);
-      if (bad) errors.push(`Instance ${inst.name}, nic/${i}: ${bad}`);
+      try {
+        checkNicParams(p);
+      } catch (err) {
+        if (!(err instanceof ConfigurationError)) throw err;
+        errors.push(`Instance ${inst.name}, nic/${i}: ${err.message}`);
+      }
       if (p.mode === 'routed' && !nic.ip) errors.push(`Instance ${inst.name}, nic/${i}: routed NIC with no ip address`);
     });
   }
@@ -355,7 +195,7 @@ export const OP_CLUSTER_SET_PARAMS = define<ClusterPlan>({
       const mask = op.master_netmask as number;
       if (!(mask > 0 && mask <= max)) throw new OpPrereqError(`CIDR netmask (${mask}) not valid`, 'wrong_input');
     }
-    const diskparams = truthy(op.diskparams) ? checkDiskParams(op.diskparams as Record<string, Params>) : null;
+    const diskparams = pyTruthy(op.diskparams) ? checkDiskParams(op.diskparams as Record<string, Params>) : null;
 
     // CheckPrereq
     const enabled = enabledTemplates(op, old);
@@ -384,20 +224,17 @@ export const OP_CLUSTER_SET_PARAMS = define<ClusterPlan>({
       await logWarning(ctx, 'Alternatively you can swap the secondary node by running `gnt-instance replace-disks --new-secondary $instance`');
     }
 
-    if (truthy(op.beparams)) {
+    if (pyTruthy(op.beparams)) {
       c.beparams = { ...c.beparams, default: fillDict(old.beparams.default, forceDictType(upgradeBeParams({ ...(op.beparams as Params) }), BES_PARAMETER_TYPES)) };
     }
-    if (truthy(op.ndparams)) c.ndparams = fillDict(old.ndparams, forceDictType(op.ndparams, NDS_PARAMETER_TYPES));
+    if (pyTruthy(op.ndparams)) c.ndparams = fillDict(old.ndparams, forceDictType(op.ndparams, NDS_PARAMETER_TYPES));
 
-    if (truthy(op.ipolicy)) {
-      c.ipolicy = updatedClusterIPolicy(old.ipolicy, op.ipolicy as Params);
+    if (pyTruthy(op.ipolicy)) {
+      c.ipolicy = updatedIPolicy(old.ipolicy, op.ipolicy as Params, { groupPolicy: false });
     }
-    const notEnabled = ((c.ipolicy['disk-templates'] as string[] | undefined) ?? []).filter((dt) => !enabled.includes(dt));
-    if (notEnabled.length) {
-      throw new OpPrereqError(`The following disk templates are allowed by the ipolicy, but not enabled on the cluster: ${commaJoinSet(notEnabled)}`, 'wrong_input');
-    }
+    checkIPolicyVsDiskTemplates(c.ipolicy, enabled);
 
-    if (truthy(op.nicparams)) c.nicparams = { ...c.nicparams, default: newNicParams(cfg, op.nicparams as Params) };
+    if (pyTruthy(op.nicparams)) c.nicparams = { ...c.nicparams, default: newNicParams(cfg, op.nicparams as Params) };
 
     const hvUpdate = (op.hvparams as Record<string, Params> | null) ?? {};
     for (const [hv, params] of Object.entries(hvUpdate)) {
@@ -407,7 +244,7 @@ export const OP_CLUSTER_SET_PARAMS = define<ClusterPlan>({
     if (diskparams) {
       for (const [dt, params] of Object.entries(diskparams)) c.diskparams[dt] = { ...c.diskparams[dt], ...params };
     }
-    if (truthy(op.os_hvp)) {
+    if (pyTruthy(op.os_hvp)) {
       for (const [os, hvs] of Object.entries(op.os_hvp as Record<string, Record<string, Params | null>>)) {
         if (!(os in c.os_hvp)) { c.os_hvp[os] = hvs as Record<string, Params>; continue; }
         for (const [hv, params] of Object.entries(hvs)) {
@@ -437,7 +274,7 @@ export const OP_CLUSTER_SET_PARAMS = define<ClusterPlan>({
     for (const hv of Object.keys(c.hvparams)) {
       if (hv in hvUpdate || (op.enabled_hypervisors as string[] | null)?.includes(hv)) c.hvparams[hv] = checkHvParams(hv, c.hvparams[hv]);
     }
-    if (truthy(op.os_hvp)) {
+    if (pyTruthy(op.os_hvp)) {
       for (const hvs of Object.values(c.os_hvp)) {
         for (const [hv, params] of Object.entries(hvs)) checkHvParams(hv, fillDict(c.hvparams[hv], forceDictType(params, HVS_PARAMETER_TYPES)));
       }

@@ -6,7 +6,8 @@ import { OpExecError, OpPrereqError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Snapshot } from '../../src/store/snapshot.ts';
 import type { Instance, Node, NodeGroup, Params } from '../../src/model.ts';
-import { forceDictType } from '../params.ts';
+import { DISK_DT_TYPES, NDS_PARAMETER_TYPES, forceDictType, updatedParams } from '../params.ts';
+import { pyRepr } from '../py.ts';
 import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
 import { niceSort } from '../../src/nicesort.ts';
@@ -14,13 +15,12 @@ import { define } from './context.ts';
 import { logWarning } from './feedback.ts';
 import { findGroup, findNode } from './lookup.ts';
 import {
-  DISK_DT_TYPES, NDS_PARAMETER_TYPES, checkDiskAccessModes, checkGroupIPolicy, mergeDiskState, mergeHvState,
-  newGroupDiskParams, pyRepr, updatedGroupDiskParams, updatedGroupIPolicy, updatedParams,
+  checkDiskAccessModes, checkGroupIPolicy, mergeDiskState, mergeHvState, newGroupDiskParams, updatedGroupDiskParams,
+  updatedGroupIPolicy,
 } from './group-params.ts';
+import { BGL_SHARED, groupLock, nodeLock } from './lock-requests.ts';
 
-const CLUSTER_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
-const groupLock = (name: unknown, shared = false): LockRequest => ({ level: 'nodegroup', name: String(name), shared });
-const groupLocks = (op: Opcode): LockRequest[] => [CLUSTER_SHARED, groupLock(op.group_name)];
+const groupLocks = (op: Opcode): LockRequest[] => [BGL_SHARED, groupLock(op.group_name)];
 
 /** Templates whose disks live on two nodes (constants.DTS_INT_MIRROR). */
 const DTS_INT_MIRROR = ['drbd'];
@@ -168,7 +168,7 @@ export const OP_GROUP_ASSIGN_NODES = define<AssignPlan>({
     const nodes = Array.isArray(op.nodes) && op.nodes.length
       ? op.nodes.flatMap((n) => cfg.byName('node', String(n)) ?? []) : cfg.all('node');
     const groups = new Set([String(op.group_name), ...nodes.map((n) => cfg.groups.get(n.group)?.name ?? n.group)]);
-    return [CLUSTER_SHARED, ...[...groups].map((g) => groupLock(g)), ...nodes.map((n) => ({ level: 'node' as const, name: n.name, shared: false }))];
+    return [BGL_SHARED, ...[...groups].map((g) => groupLock(g)), ...nodes.map((n) => nodeLock(n.name, false))];
   },
   async prereq(op, ctx) {
     const { cfg } = ctx;

@@ -11,9 +11,9 @@ import type { Opcode } from '../opcodes.ts';
 import { STEP } from '../node-rpc.ts';
 import { IDISK_PARAMS_TYPES, forceDictType } from '../params.ts';
 import { define, type OpContext } from './context.ts';
-import { findInstance, findNode } from './lookup.ts';
+import { findInstance, findNode, primaryNode } from './lookup.ts';
 import { instanceSpec, type InstanceSpec } from './instance-spec.ts';
-import { BGL_SHARED } from './instance.ts';
+import { BGL_SHARED } from './lock-requests.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { IALLOCATORS } from './node-actions.ts';
 
@@ -50,12 +50,6 @@ export function raiseOn<T>(r: RpcResult<T>, msg: string, prereq?: { ecode?: Ecod
 
 // ---------------------------------------------------------------------------
 // Checks (cmdlib/common.py, instance_utils.py).
-
-export function primaryNode(cfg: ConfigStore, inst: Instance): Node {
-  const node = cfg.nodes.get(inst.primary_node);
-  if (!node) throw new OpPrereqError(`Instance '${inst.name}' has an unknown primary node`, 'wrong_state');
-  return node;
-}
 
 export function checkNodeOnline(node: Node, msg = "Can't use offline node"): void {
   if (node.offline) throw new OpPrereqError(`${msg}: ${node.name}`, 'wrong_state');

@@ -8,13 +8,14 @@ import type { Instance, Node, Params } from '../../src/model.ts';
 import { HVC_GLOBALS, IEC_DEFAULT_TOOLS } from '../../src/defaults.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Opcode } from '../opcodes.ts';
+import { pyStr } from '../py.ts';
 import { STEP } from '../node-rpc.ts';
 import { define, type OpContext } from './context.ts';
-import { findInstance, findNode } from './lookup.ts';
+import { findInstance, findNode, primaryNode } from './lookup.ts';
 import { instanceSpec } from './instance-spec.ts';
 import {
   assembleDisks, checkNodeNotDrained, checkNodeOnline, disksActive, instanceOpLocks, ivName,
-  primaryNode, raiseOn, removeDisks, rpc,
+  raiseOn, removeDisks, rpc,
 } from './instance-disks.ts';
 import { logWarning } from './feedback.ts';
 
@@ -66,9 +67,6 @@ function checkExportPrereq(op: Opcode): void {
   }
 }
 
-/** Python's str() of a config value. */
-const py = (v: unknown): string => (v === null || v === undefined ? 'None' : v === true ? 'True' : v === false ? 'False' : String(v));
-
 /** backend.FinalizeExport's config.ini, as Python's ConfigParser writes it. */
 export function exportConfig(cfg: ConfigStore, inst: Instance, now = Date.now()): string {
   const spec = instanceSpec(cfg, inst);
@@ -96,7 +94,7 @@ export function exportConfig(cfg: ConfigStore, inst: Instance, now = Date.now())
   sections.push(['backend', Object.entries(spec.beparams)]);
   sections.push(['os', Object.entries(spec.osparams as Params)]);
   sections.push(['os_private', []]);
-  return sections.map(([name, kv]) => `[${name}]\n${kv.map(([k, v]) => `${k} = ${py(v)}\n`).join('')}\n`).join('');
+  return sections.map(([name, kv]) => `[${name}]\n${kv.map(([k, v]) => `${k} = ${pyStr(v)}\n`).join('')}\n`).join('');
 }
 
 export const OP_BACKUP_EXPORT = define<ExportPlan>({

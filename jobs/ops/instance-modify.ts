@@ -6,61 +6,44 @@
 import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { GanetiError, HypervisorError, OpExecError, OpPrereqError } from '../errors.ts';
+import { OpExecError, OpPrereqError, ReservationError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Disk, Instance, Network, Nic, Node, Params } from '../../src/model.ts';
-import { fillDict, HVC_DEFAULTS, HVC_GLOBALS } from '../../src/defaults.ts';
+import { fillDict, HVC_GLOBALS } from '../../src/defaults.ts';
 import { filledBeParams } from '../../src/fill.ts';
 import {
-  BES_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, forceDictType, upgradeBeParams, type VType,
+  BES_PARAMETER_TYPES, HVS_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, MODIFIABLE_IDISK_PARAMS_TYPES,
+  NICS_PARAMETER_TYPES, checkNicParams, forceDictType, updatedParams, upgradeBeParams,
 } from '../params.ts';
+import { MAX_DISKS, MAX_NICS } from '../ht.ts';
+import { pyStr } from '../py.ts';
 import type { Opcode } from '../opcodes.ts';
 import { STEP } from '../node-rpc.ts';
 import { define, type OpContext } from './context.ts';
-import { HVS_PARAMETER_TYPES } from './cluster.ts';
-import { findInstance, findNetwork, findNode } from './lookup.ts';
+import { checkHvParams } from './hv-params.ts';
+import { findInstance, findNetwork, findNode, primaryNode } from './lookup.ts';
 import {
-  AddressPool, ReservationError, generateFreeIp, networkWrites, nicNetworkLocks, releaseIp, reserveIp, type PendingNetworks,
+  AddressPool, generateFreeIp, networkWrites, nicNetworkLocks, releaseIp, reserveIp, type PendingNetworks,
 } from './network-ipam.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { checkFreeMemory, checkNameResolves, checkOsOnNode, generateMac } from './instance.ts';
 import {
   INSTANCE_DOWN, INSTANCE_NOT_RUNNING, checkNodeOnline, checkState, createDisks, disksActive, fileStorageDir,
-  formatUnit, instanceOpLocks, newDisk, primaryNode, raiseOn, removeDisks, rpc, specWith, unreachable,
+  formatUnit, instanceOpLocks, newDisk, raiseOn, removeDisks, rpc, specWith, unreachable,
   waitForSync, FILE_TEMPLATES,
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
 
-const NICS_PARAMETER_TYPES: Record<string, VType> = { link: 'string', mode: 'string', vlan: 'string' };
-const MODIFIABLE_IDISK_PARAMS_TYPES: Record<string, VType> = { mode: 'string', name: 'string' };
-const NIC_VALID_MODES = new Set(['bridged', 'openvswitch', 'pool', 'routed']);
 /** Conversions Ganeti refuses outright (DTS_NOT_CONVERTIBLE_FROM/TO); others need lvm or must be enabled. */
 const NOT_CONVERTIBLE_FROM = new Set(['diskless']);
 const NOT_CONVERTIBLE_TO = new Set(['blockdev', 'diskless']);
 const NOT_LVM = new Set(['blockdev', 'diskless', 'ext', 'file', 'gluster', 'rbd', 'sharedfile']);
-const MAX_DISKS = 16;
-const MAX_NICS = 8;
 const DEFAULT_NODED_PORT = 1811;
-
-class ConfigurationError extends GanetiError {
-  override readonly className = 'ConfigurationError';
-}
 
 type Change = [string, unknown];
 type Mod = [op: string, index: number | string, params: Record<string, unknown>];
 
 const isNone = (v: unknown) => typeof v === 'string' && v.toLowerCase() === 'none';
-const pyStr = (v: unknown) => (v === null || v === undefined ? 'None' : String(v));
-
-/** GetUpdatedParams: "default" (and None where allowed) removes a key. */
-function updatedParams(old: Params, update: Params, useNone = false): Params {
-  const out = structuredClone(old);
-  for (const [k, v] of Object.entries(update)) {
-    if (v === 'default' || (useNone && v === null)) delete out[k];
-    else out[k] = v;
-  }
-  return out;
-}
 
 /** _UpgradeDiskNicMods: the legacy [op|index, params] form becomes [op, index, params]. */
 function upgradeMods(kind: string, mods: unknown[]): Mod[] {
@@ -119,18 +102,6 @@ function checkParamsNotGlobal(params: Params): void {
   const used = Object.keys(params).filter((k) => HVC_GLOBALS.includes(k));
   if (used.length) {
     throw new OpPrereqError(`The following hypervisor parameters are global and cannot be customized at instance level, please modify them at cluster level: ${used.join(', ')}`, 'wrong_input');
-  }
-}
-
-/** hv_base.CheckParameterSyntax: only the hypervisor's own parameters, each valid. */
-function checkHvSyntax(hv: string, filled: Params): void {
-  const known = HVC_DEFAULTS[hv] ?? {};
-  for (const key of Object.keys(filled)) {
-    if (!(key in known)) throw new HypervisorError(`Parameter '${key}' is not supported`);
-  }
-  const mode = filled.migration_mode;
-  if ('migration_mode' in known && mode !== 'live' && mode !== 'non-live') {
-    throw new HypervisorError(`Parameter 'migration_mode' fails syntax check: invalid migration mode (current value: '${mode}')`);
   }
 }
 
@@ -223,8 +194,7 @@ function prepareNic(n: NicContext, params: Record<string, unknown>, old: Nic | n
   }
   newParams = forceDictType(newParams, NICS_PARAMETER_TYPES);
   const filled = fillDict(cfg.cluster.nicparams.default, newParams);
-  if (!NIC_VALID_MODES.has(String(filled.mode)) && filled.mode !== 'auto') throw new ConfigurationError(`Invalid NIC mode '${filled.mode}'`);
-  if (filled.mode === 'bridged' && !filled.link) throw new ConfigurationError('Missing bridged NIC link');
+  checkNicParams(filled);
   const oldIp = old?.ip ?? null;
   let ip = 'ip' in params ? (params.ip as string | null) : oldIp;
   if (filled.mode === 'routed' && ip === null && !newNet) {
@@ -519,14 +489,14 @@ async function setParamsPrereq(op: Opcode, ctx: OpContext): Promise<SetParamsPla
     hvInst = forceDictType(updatedParams(inst.hvparams, hv), HVS_PARAMETER_TYPES);
     // SimpleFillHV with the globals: the hypervisor checks every parameter it has.
     const c = cfg.cluster;
-    checkHvSyntax(inst.hypervisor, fillDict(fillDict(c.hvparams[inst.hypervisor], c.os_hvp[inst.os]?.[inst.hypervisor]), hvInst));
+    checkHvParams(inst.hypervisor, fillDict(fillDict(c.hvparams[inst.hypervisor], c.os_hvp[inst.os]?.[inst.hypervisor]), hvInst));
   }
   // _ProcessBeParams.
   const beOld = filledBeParams(cfg.cluster, inst);
   let beInst: Params | null = null;
   let beNew: Params = {};
   if (Object.keys(beRaw).length) {
-    beInst = forceDictType(upgradeBeParams(updatedParams(inst.beparams, beRaw, true)), BES_PARAMETER_TYPES);
+    beInst = forceDictType(upgradeBeParams(updatedParams(inst.beparams, beRaw, { useNone: true })), BES_PARAMETER_TYPES);
     beNew = filledBeParams(cfg.cluster, { beparams: beInst });
   }
   const beProposed = beInst ? beNew : beOld;

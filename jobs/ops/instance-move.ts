@@ -11,12 +11,13 @@ import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
 import { STEP } from '../node-rpc.ts';
 import { define, type OpContext } from './context.ts';
-import { findInstance, findNode } from './lookup.ts';
+import { findInstance, findNode, primaryNode } from './lookup.ts';
 import { instanceSpec } from './instance-spec.ts';
-import { BGL_SHARED, checkFreeMemory } from './instance.ts';
+import { checkFreeMemory } from './instance.ts';
+import { BGL_SHARED } from './lock-requests.ts';
 import {
   assembleDisks, checkNodeNotDrained, checkNodeOnline, checkNodeVmCapable, disksActive, instanceOpLocks,
-  ivName, pickNode, primaryNode, raiseOn, rpc, specWith, unreachable, type RpcResult,
+  ivName, pickNode, raiseOn, rpc, specWith, unreachable, type RpcResult,
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import type { MigrationStatus } from '../../hypervisor/driver.ts';

@@ -11,13 +11,12 @@ import { BES_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, forceDictTy
 import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
 import { define, type OpContext } from './context.ts';
-import { findInstance, findNode, requireNodeUp } from './lookup.ts';
+import { findInstance, findNode, primaryNode, requireNodeUp } from './lookup.ts';
+import { BGL_SHARED } from './lock-requests.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
 import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
 import { STEP } from '../node-rpc.ts';
-
-export const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
 
 /** Lock the instance and its nodes (Ganeti locks them at node level too). */
 function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
@@ -32,12 +31,6 @@ function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
   return locks;
 }
 
-const primaryOf = (cfg: ConfigStore, inst: Instance): Node => {
-  const node = cfg.nodes.get(inst.primary_node);
-  if (!node) throw new OpPrereqError(`Instance '${inst.name}' has an unknown primary node`, 'wrong_state');
-  return node;
-};
-
 /** cmdlib.common.CheckInstanceState: admin state allowed, and not running when it must be down. */
 async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Instance['admin_state'][], msg: string): Promise<void> {
   if (!allowed.includes(inst.admin_state)) {
@@ -49,7 +42,7 @@ async function checkInstanceState(ctx: OpContext, inst: Instance, allowed: Insta
 }
 
 async function isRunning(ctx: OpContext, inst: Instance): Promise<boolean> {
-  const node = primaryOf(ctx.cfg, inst);
+  const node = primaryNode(ctx.cfg, inst);
   const info = (await ctx.node(node.name, STEP.instanceInfo, { name: inst.name, hypervisor: inst.hypervisor })) as { state: string } | null;
   return info !== null && info.state === 'running';
 }
@@ -239,7 +232,7 @@ interface InstPlan { inst: Instance; node: Node; running: boolean }
 async function instancePlan(op: Opcode, ctx: OpContext, allowed: Instance['admin_state'][], msg: string): Promise<InstPlan> {
   const inst = findInstance(ctx.cfg, op.instance_name);
   await checkInstanceState(ctx, inst, allowed, msg);
-  const node = primaryOf(ctx.cfg, inst);
+  const node = primaryNode(ctx.cfg, inst);
   requireNodeUp(ctx.cfg, node);
   return { inst, node, running: await isRunning(ctx, inst) };
 }
@@ -332,7 +325,7 @@ export const OP_INSTANCE_REMOVE = define<Instance>({
   locks: (op, cfg) => [...instanceLocks(op, cfg), ...nicNetworkLocks(cfg, cfg.byName('instance', String(op.instance_name))?.nics ?? [])],
   prereq: (op, ctx) => findInstance(ctx.cfg, op.instance_name),
   async exec(inst, op, ctx) {
-    const node = primaryOf(ctx.cfg, inst);
+    const node = primaryNode(ctx.cfg, inst);
     await ctx.log(`Shutting down instance ${inst.name} on target node ${node.name}`);
     try {
       requireNodeUp(ctx.cfg, node);
@@ -362,7 +355,7 @@ export const OP_INSTANCE_QUERY_DATA = define<Instance[]>({
   async exec(list, op, ctx) {
     const out: Record<string, unknown> = {};
     for (const inst of list) {
-      const node = primaryOf(ctx.cfg, inst);
+      const node = primaryNode(ctx.cfg, inst);
       let runState: string | null = null;
       if (!op.static) {
         const rt = ctx.cfg.liveRuntime(node.uuid)?.instances[inst.name];

@@ -27,6 +27,13 @@ export function findNetwork(cfg: Snapshot, name: unknown): Network {
   return n;
 }
 
+/** An instance's primary node, which a consistent configuration always has. */
+export function primaryNode(cfg: Snapshot, inst: Instance): Node {
+  const node = cfg.nodes.get(inst.primary_node);
+  if (!node) throw new OpPrereqError(`Instance '${inst.name}' has an unknown primary node`, 'wrong_state');
+  return node;
+}
+
 /** A node step needs the node's worker alive and the node not offline. */
 export function requireNodeUp(cfg: Snapshot, node: Node): void {
   if (node.offline) throw new OpPrereqError(`Node ${node.name} is offline`, 'wrong_state');

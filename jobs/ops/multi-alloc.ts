@@ -7,9 +7,9 @@ import { BES_PARAMETER_TYPES, forceDictType, upgradeBeParams } from '../params.t
 import type { Opcode } from '../opcodes.ts';
 import { define } from './context.ts';
 import { findNode } from './lookup.ts';
-import { BGL_SHARED } from './instance.ts';
+import { BGL_SHARED } from './lock-requests.ts';
 import { pickNode } from './instance-disks.ts';
-import { submitChildJobs } from './node-actions.ts';
+import { submitChildJobs } from './child-jobs.ts';
 
 interface Plan {
   /** Each creation opcode with its nodes filled in, for the instances that could be placed. */

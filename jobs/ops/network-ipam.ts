@@ -5,21 +5,15 @@
 // Everything here is pure: it reads a snapshot and returns new objects; the
 // opcodes commit them.
 import { isIPv4, isIPv6 } from 'node:net';
-import { GanetiError, OpPrereqError } from '../errors.ts';
+import { AddressPoolError, OpPrereqError, ReservationError } from '../errors.ts';
 import type { Snapshot } from '../../src/store/snapshot.ts';
 import type { Instance, Network, Node, Params } from '../../src/model.ts';
 import type { LockRequest } from '../locks.ts';
+import { ipv4ToInt } from '../ipaddress.ts';
 import { findNetwork } from './lookup.ts';
 
-/** errors.AddressPoolError: what network.AddressPool raises. */
-export class AddressPoolError extends GanetiError {
-  override readonly className = 'AddressPoolError';
-}
-
-/** errors.ReservationError: what WConfd's IP reservations raise. */
-export class ReservationError extends GanetiError {
-  override readonly className = 'ReservationError';
-}
+// test/networks-groups.test.ts takes the errors this module raises from here.
+export { AddressPoolError, ReservationError };
 
 const RESERVED = 'X';
 const FREE = '.';
@@ -28,24 +22,12 @@ const FREE = '.';
 export const IPV4_NETWORK_MIN_SIZE = 30;
 export const IPV4_NETWORK_MAX_SIZE = 16;
 
-/** A dotted quad as a number, or null when Python's ipaddress would refuse it. */
-export function ipToInt(ip: string): number | null {
-  const octets = ip.split('.');
-  if (octets.length !== 4) return null;
-  let n = 0;
-  for (const o of octets) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(o) || Number(o) > 255) return null;
-    n = n * 256 + Number(o);
-  }
-  return n;
-}
-
 export const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
 /** A prefix length, or a netmask / hostmask in dotted form (as Python's ipaddress reads them). */
 function prefixLength(text: string): number | null {
   if (/^\d{1,2}$/.test(text)) return Number(text) <= 32 ? Number(text) : null;
-  const mask = ipToInt(text);
+  const mask = ipv4ToInt(text);
   if (mask === null) return null;
   for (let len = 0; len <= 32; len++) {
     const net = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
@@ -57,7 +39,7 @@ function prefixLength(text: string): number | null {
 /** The first address, size and canonical "a.b.c.d/len" form of a stored network. */
 export function networkRange(network: string): { base: number; size: number; cidr: string } {
   const [addr, len = '32', ...rest] = network.split('/');
-  const base = ipToInt(addr);
+  const base = ipv4ToInt(addr);
   const prefix = prefixLength(len);
   if (base === null || prefix === null || rest.length) {
     throw new AddressPoolError(`'${network}' does not appear to be an IPv4 or IPv6 network`);
@@ -108,12 +90,12 @@ export class AddressPool {
 
   contains(ip: string | null): boolean {
     if (ip === null) return false;
-    const n = ipToInt(ip);
+    const n = ipv4ToInt(ip);
     return n !== null && n >= this.base && n < this.base + this.size;
   }
 
   private index(ip: string): number {
-    const n = ipToInt(ip);
+    const n = ipv4ToInt(ip);
     if (n === null || n < this.base || n >= this.base + this.size) {
       throw new AddressPoolError(`${this.cidr} does not contain ${ip}`);
     }

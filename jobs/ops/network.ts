@@ -1,7 +1,7 @@
 // Network opcodes (cmdlib/network.py): add, remove, modify, and connect to or
 // disconnect from node groups. Address pools are in network-ipam.ts.
 import { randomUUID } from 'node:crypto';
-import { OpExecError, OpPrereqError } from '../errors.ts';
+import { AddressPoolError, OpExecError, OpPrereqError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Snapshot } from '../../src/store/snapshot.ts';
 import type { Instance, Network, NodeGroup, Params } from '../../src/model.ts';
@@ -11,12 +11,11 @@ import { niceSort } from '../../src/nicesort.ts';
 import { define, type OpContext } from './context.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { findGroup, findNetwork } from './lookup.ts';
-import { AddressPool, AddressPoolError } from './network-ipam.ts';
+import { AddressPool } from './network-ipam.ts';
 import { validateTag } from './tags.ts';
+import { BGL_SHARED, groupLock } from './lock-requests.ts';
 
-const CLUSTER_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
 const networkLock = (op: Opcode, shared = false): LockRequest => ({ level: 'network', name: String(op.network_name), shared });
-const groupLock = (name: unknown, shared = false): LockRequest => ({ level: 'nodegroup', name: String(name), shared });
 
 /** constants.VALUE_NONE: clears an optional network attribute. */
 const VALUE_NONE = 'none';
@@ -40,7 +39,7 @@ export function groupInstances(cfg: Snapshot, groupUuid: string): Instance[] {
 // ---------------------------------------------------------------------------
 
 export const OP_NETWORK_ADD = define<Network>({
-  locks: (op) => [CLUSTER_SHARED, networkLock(op)],
+  locks: (op) => [BGL_SHARED, networkLock(op)],
   prereq(op, { cfg }) {
     const name = String(op.network_name);
     const macPrefix = op.mac_prefix ? normalizeMacPrefix(String(op.mac_prefix)) : null;
@@ -99,7 +98,7 @@ export const OP_NETWORK_ADD = define<Network>({
 
 export const OP_NETWORK_REMOVE = define<Network>({
   // Connect takes the network lock shared, so no group can gain a link to it meanwhile.
-  locks: (op) => [CLUSTER_SHARED, networkLock(op)],
+  locks: (op) => [BGL_SHARED, networkLock(op)],
   async prereq(op, ctx) {
     const { cfg } = ctx;
     const net = findNetwork(cfg, op.network_name);
@@ -137,7 +136,7 @@ const optional = (value: unknown, current: string | null): string | null =>
   !value ? current : value === VALUE_NONE ? null : String(value);
 
 export const OP_NETWORK_SET_PARAMS = define<SetParamsPlan>({
-  locks: (op) => [CLUSTER_SHARED, networkLock(op)],
+  locks: (op) => [BGL_SHARED, networkLock(op)],
   prereq(op, { cfg }) {
     const adds = op.add_reserved_ips as string[] | null;
     const removes = op.remove_reserved_ips as string[] | null;
@@ -204,7 +203,7 @@ export const OP_NETWORK_SET_PARAMS = define<SetParamsPlan>({
 
 /** The group's instances, locked shared so no NIC changes under the check. */
 function connectionLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
-  const locks = [CLUSTER_SHARED, groupLock(op.group_name), networkLock(op, true)];
+  const locks = [BGL_SHARED, groupLock(op.group_name), networkLock(op, true)];
   const group = typeof op.group_name === 'string' ? cfg.byName('nodegroup', op.group_name) : undefined;
   if (group) for (const inst of groupInstances(cfg, group.uuid)) locks.push({ level: 'instance', name: inst.name, shared: true });
   return locks;

@@ -7,23 +7,18 @@ import type { Snapshot } from '../../src/store/snapshot.ts';
 import type { Instance, Node, Params } from '../../src/model.ts';
 import { filledBeParams } from '../../src/fill.ts';
 import { fillDict } from '../../src/defaults.ts';
-import { forceDictType } from '../params.ts';
+import { NDS_PARAMETER_TYPES, forceDictType, updatedParams } from '../params.ts';
+import { commaJoin, pyStr } from '../py.ts';
 import { fillOpcode, type Opcode } from '../opcodes.ts';
-import type { LockRequest } from '../locks.ts';
 import { STEP } from '../node-rpc.ts';
 import { niceSort } from '../../src/nicesort.ts';
 import { define, type OpContext } from './context.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { expandNode } from './lookup.ts';
-import { NDS_PARAMETER_TYPES, updatedParams } from './group-params.ts';
+import { submitChildJobs } from './child-jobs.ts';
+import { BGL_SHARED, nodeLock } from './lock-requests.ts';
 
-const BGL_SHARED: LockRequest = { level: 'cluster', name: 'cluster', shared: true };
-const nodeLock = (name: unknown, shared: boolean): LockRequest => ({ level: 'node', name: String(name), shared });
-/** Python's str() of a bool, as LUNodeSetParams reports its changes. */
-const pyBool = (v: unknown): string => (v ? 'True' : 'False');
 const nodeName = (cfg: Snapshot, uuid: string): string => cfg.nodes.get(uuid)?.name ?? uuid;
-/** Ganeti's CommaJoin. */
-const commaJoin = (items: Iterable<string>): string => [...items].join(', ');
 
 // ---------------------------------------------------------------------------
 // The master candidate pool (config.GetMasterCandidateStats,
@@ -231,7 +226,7 @@ export const OP_NODE_SET_PARAMS = define<SetParamsPlan>({
     for (const attr of ['master_capable', 'vm_capable'] as const) {
       if (op[attr] !== null) {
         updated[attr] = op[attr] as boolean;
-        result.push([attr, pyBool(op[attr])]);
+        result.push([attr, pyStr(op[attr])]);
       }
     }
     if (secondaryIp) {
@@ -241,7 +236,7 @@ export const OP_NODE_SET_PARAMS = define<SetParamsPlan>({
     if (newRole !== oldRole) {
       const next = ROLE_FLAGS[newRole];
       FLAGS.forEach((f, i) => {
-        if (node[f] !== next[i]) result.push([f, pyBool(next[i])]);
+        if (node[f] !== next[i]) result.push([f, pyStr(next[i])]);
         updated[f] = next[i];
       });
     }
@@ -283,28 +278,8 @@ export const OP_NODE_POWERCYCLE = define<Node>({
 });
 
 // ---------------------------------------------------------------------------
-// Child jobs: OP_NODE_EVACUATE and OP_NODE_MIGRATE answer with jobs that
-// move each instance (ResultWithJobs).
-
-/**
- * mcpu._ProcessResult for ResultWithJobs: each child opcode inherits the
- * parent's debug level, priority and reason trail and gets a comment naming
- * it; the result lists every submitted job as [true, job id].
- */
-export async function submitChildJobs(ctx: OpContext, parent: Opcode, jobs: Opcode[][]): Promise<{ jobs: [boolean, number][] }> {
-  const out: [boolean, number][] = [];
-  for (const ops of jobs) {
-    const children = ops.map((op) => ({
-      ...op,
-      debug_level: parent.debug_level ?? null,
-      priority: parent.priority,
-      comment: op.comment || `Submitted by ${parent.OP_ID}`,
-      reason: [...((op.reason as unknown[] | null) ?? []), ...((parent.reason as unknown[] | null) ?? [])],
-    }));
-    out.push([true, await ctx.submit(children)]);
-  }
-  return { jobs: out };
-}
+// OP_NODE_EVACUATE and OP_NODE_MIGRATE answer with jobs that move each
+// instance (ResultWithJobs).
 
 const primaryInstances = (cfg: Snapshot, node: Node): Instance[] =>
   sortByName([...cfg.instances.values()].filter((i) => i.primary_node === node.uuid));

@@ -5,12 +5,10 @@ import { OpPrereqError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import { newNode } from '../../src/defaults.ts';
 import type { Node } from '../../src/model.ts';
-import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
 import { define } from './context.ts';
 import { findGroup, findNode } from './lookup.ts';
-
-const BGL: LockRequest = { level: 'cluster', name: 'cluster', shared: false };
+import { BGL } from './lock-requests.ts';
 
 /** Nodes promoted to master candidate while the pool is not full (Ganeti's candidate_pool_size). */
 function wantsCandidate(cfg: ConfigStore): boolean {

@@ -6,6 +6,7 @@ import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
 import { define } from './context.ts';
 import { findGroup, findInstance, findNetwork, findNode } from './lookup.ts';
+import { BGL, BGL_SHARED } from './lock-requests.ts';
 
 const MAX_TAG_LEN = 128;
 const MAX_TAGS_PER_OBJ = 4096;
@@ -32,9 +33,9 @@ export function tagTarget(cfg: ConfigStore, op: Opcode): Target {
 }
 
 function tagLocks(op: Opcode): LockRequest[] {
-  if (op.kind === 'cluster') return [{ level: 'cluster', name: 'cluster', shared: false }];
+  if (op.kind === 'cluster') return [BGL];
   const level = op.kind as LockRequest['level'];
-  return [{ level: 'cluster', name: 'cluster', shared: true }, { level, name: String(op.name), shared: false }];
+  return [BGL_SHARED, { level, name: String(op.name), shared: false }];
 }
 
 export const OP_TAGS_SET = define({

@@ -7,8 +7,8 @@ import type { Instance, Network, Node, NodeGroup, Params } from '../../src/model
 import type { Snapshot } from '../../src/store/snapshot.ts';
 import type { JobRecord } from '../../jobs/store.ts';
 import { calcStatus, FINALIZED } from '../../jobs/status.ts';
-import { BES_PARAMETER_TYPES, type VType } from '../../jobs/params.ts';
-import { MAX_DISKS } from '../../jobs/ht.ts';
+import { BES_PARAMETER_TYPES, HVS_PARAMETER_TYPES, NDS_PARAMETER_TYPES, type VType } from '../../jobs/params.ts';
+import { MAX_DISKS, MAX_NICS } from '../../jobs/ht.ts';
 import { HVC_GLOBALS, fillDict } from '../../src/defaults.ts';
 import {
   diskUsage, groupDict, instanceBeParams, instanceFacts, networkDict, niceSort, nicBridge, nodeDict, nodeRole,
@@ -63,42 +63,12 @@ function ordinal(n: number): string {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-/** constants.MAX_NICS (MAX_DISKS is shared with the opcode checks). */
-const MAX_NICS = 8;
-
 // ---------------------------------------------------------------------------
 // Parameter fields (be/*, hv/*, ndp/*): built from Ganeti's parameter tables.
 
 /** query._VTToQFT. */
 const VTYPE_KIND: Record<VType, FieldKind> = {
   'string': 'other', 'maybe-string': 'other', 'bool': 'bool', 'size': 'unit', 'int': 'number', 'float': 'float',
-};
-
-/** _constants.HVS_PARAMETER_TYPES. */
-const HVS_PARAMETER_TYPES: Record<string, VType> = {
-  acpi: 'bool', blockdev_prefix: 'string', boot_order: 'string', bootloader_args: 'string',
-  bootloader_path: 'string', cdrom2_image_path: 'string', cdrom_disk_type: 'string', cdrom_image_path: 'string',
-  cpu_cap: 'int', cpu_cores: 'int', cpu_mask: 'string', cpu_sockets: 'int',
-  cpu_threads: 'int', cpu_type: 'string', cpu_weight: 'int', cpuid: 'string',
-  device_model: 'string', devices: 'string', disk_aio: 'string', disk_cache: 'string',
-  disk_discard: 'string', disk_type: 'string', drop_capabilities: 'string', extra_cgroups: 'string',
-  extra_config: 'string', floppy_image_path: 'string', init_script: 'string', initrd_path: 'string',
-  kernel_args: 'string', kernel_path: 'string', keymap: 'string', kvm_extra: 'string',
-  kvm_flag: 'string', kvm_path: 'string', kvm_pci_reservations: 'int', machine_version: 'string',
-  mem_path: 'string', migration_bandwidth: 'int', migration_caps: 'string', migration_downtime: 'int',
-  migration_mode: 'string', migration_port: 'int', nic_type: 'string', num_ttys: 'int',
-  pae: 'bool', pci_pass: 'string', reboot_behavior: 'string', root_path: 'maybe-string',
-  scsi_controller_type: 'string', security_domain: 'string', security_model: 'string', serial_console: 'bool',
-  serial_speed: 'int', soundhw: 'string', spice_bind: 'string', spice_image_compression: 'string',
-  spice_ip_version: 'int', spice_jpeg_wan_compression: 'string', spice_password_file: 'string',
-  spice_playback_compression: 'bool', spice_streaming_video: 'string', spice_tls_ciphers: 'string',
-  spice_use_tls: 'bool', spice_use_vdagent: 'bool', spice_zlib_glz_wan_compression: 'string',
-  startup_timeout: 'int', usb_devices: 'string', usb_mouse: 'string', use_bootloader: 'bool',
-  use_chroot: 'bool', use_guest_agent: 'bool', use_localtime: 'bool', user_shutdown: 'bool',
-  vga: 'string', vhost_net: 'bool', vif_script: 'string', vif_type: 'string',
-  viridian: 'bool', virtio_net_queues: 'int', vnc_bind_address: 'string', vnc_password_file: 'string',
-  vnc_tls: 'bool', vnc_x509_path: 'string', vnc_x509_verify: 'bool', vnet_hdr: 'bool',
-  xen_cmd: 'string',
 };
 
 /** _constants.HVS_PARAMETER_TITLES. */
@@ -114,12 +84,6 @@ const BES_QUERY_TYPES = Object.entries(BES_PARAMETER_TYPES).filter(([name]) => n
 /** _constants.BES_PARAMETER_TITLES. */
 const BES_PARAMETER_TITLES: Record<string, string> = {
   auto_balance: 'Auto_balance', maxmem: 'ConfigMaxMem', minmem: 'ConfigMinMem', vcpus: 'ConfigVCPUs',
-};
-
-/** _constants.NDS_PARAMETER_TYPES. */
-const NDS_PARAMETER_TYPES: Record<string, VType> = {
-  cpu_speed: 'float', exclusive_storage: 'bool', oob_program: 'string', ovs: 'bool',
-  ovs_link: 'maybe-string', ovs_name: 'maybe-string', spindle_count: 'int', ssh_port: 'int',
 };
 
 /** _constants.NDS_PARAMETER_TITLES. */

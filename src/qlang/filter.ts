@@ -7,6 +7,7 @@
 // (Query/Filter.hs): a field with no value (status 2-4) lets its leaf pass,
 // `!=` is `!` of `==`, and host-name fields compare by name component.
 import { ParameterError } from '../../jobs/errors.ts';
+import { pyRepr, pyStr } from '../../jobs/py.ts';
 import { TBool, TFloat, TInt, TNone, TNumber, TString, TTrue, isDict, pyTypeName, type Check } from '../../jobs/ht.ts';
 import { Abnormal, type Field, type FieldKind } from './field.ts';
 
@@ -289,16 +290,3 @@ function translateRegex(src: string): string {
   return out;
 }
 
-/** Python's str() of a JSON value, for Ganeti's messages. */
-function pyStr(v: unknown): string {
-  return typeof v === 'string' ? v : pyRepr(v);
-}
-
-function pyRepr(v: unknown): string {
-  if (v === null || v === undefined) return 'None';
-  if (typeof v === 'boolean') return v ? 'True' : 'False';
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
-}

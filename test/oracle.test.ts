@@ -1,0 +1,121 @@
+// Ganeti's own request validator decides: test/python/oracle.py runs a table
+// of official-client calls through ganeti.rapi.testutils.InputTestClient (the
+// ganeti-3.0 .deb, downloaded and unpacked under .run/ at test time) and
+// through the real client against this cluster. rapid must accept exactly the
+// requests Ganeti accepts and refuse the others with Ganeti's status and text.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startCluster, createBody, WRITER } from './helpers/cluster.ts';
+import { recordPid, repoRoot, tempDir, unrecordPid } from './helpers/pids.ts';
+
+// The system interpreter: the default python3 (pyenv) cannot see dist-packages.
+const PYTHON = '/usr/bin/python3';
+const ORACLE = path.join(repoRoot, 'test', 'python', 'oracle.py');
+// The downloaded .deb and its unpacked tree survive between runs.
+const CACHE = path.join(repoRoot, '.run', 'ganeti-deb');
+
+interface Fixtures {
+  nodes: string[];
+  instance: string;
+  group: string;
+  network: string;
+  network_cidr: string;
+}
+
+interface Summary {
+  cases: number;
+  ganeti_accepts: number;
+  ganeti_rejects: number;
+  passed: number;
+  verdict_mismatches: number;
+  message_mismatches: number;
+  oracle_errors: number;
+  failures: { kind: string; call: string; ganeti: string; rapid: string }[];
+}
+
+function runOracle(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(PYTHON, [ORACLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (proc.pid !== undefined) recordPid(proc.pid, 'oracle.py');
+    let out = '';
+    proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => {
+      out += `\n[killed after ${timeoutMs} ms]`;
+      proc.kill('SIGKILL');
+    }, timeoutMs);
+    proc.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      if (proc.pid !== undefined) unrecordPid(proc.pid);
+      resolve({ code, out });
+    });
+  });
+}
+
+test('Ganeti\'s InputTestClient and rapid agree on every request of the table', async (t) => {
+  t.timeout(150_000);
+  if (!fs.existsSync('/usr/lib/python3/dist-packages/ganeti/rapi/client.py')) {
+    t.fail('python3-ganeti-rapi is not installed (/usr/lib/python3/dist-packages/ganeti/rapi/client.py)');
+    return;
+  }
+  const fx = await runOracle(['fixtures'], 10_000);
+  t.is(fx.code, 0, fx.out);
+  const fixtures = JSON.parse(fx.out) as Fixtures;
+  const [master, ...others] = fixtures.nodes;
+
+  const c = await startCluster({ RAPID_NODE_NAME: master! }, others);
+  t.teardown(() => c.stop());
+
+  // The objects the calls name. The instance's creation job is the finished
+  // job that the job calls (wait, cancel) refer to.
+  const created = await c.job('POST', '/2/instances', {
+    body: createBody(fixtures.instance, { pnode: master }),
+  });
+  t.is(created.status, 'success', JSON.stringify(created.opresult));
+  for (const [method, p, body] of [
+    ['POST', '/2/groups', { name: fixtures.group }],
+    ['POST', '/2/networks', { network_name: fixtures.network, network: fixtures.network_cidr }],
+    ['PUT', `/2/networks/${fixtures.network}/connect`,
+      { group_name: fixtures.group, network_mode: 'bridged', network_link: 'br0', network_vlan: '' }],
+  ] as const) {
+    const job = await c.job(method, p, { body });
+    t.is(job.status, 'success', `${method} ${p}: ${JSON.stringify(job.opresult)}`);
+  }
+
+  // Only the certificate: rapi.pem also holds the private key.
+  const certs = c.rapid.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g);
+  t.truthy(certs, 'rapi.pem holds a certificate');
+  const cafile = path.join(tempDir('rapid-oracle-'), 'ca.pem');
+  fs.writeFileSync(cafile, certs!.join('\n'));
+
+  const run = await runOracle(
+    ['run', '127.0.0.1', String(c.rapid.port), WRITER.user, WRITER.password, cafile, CACHE, String(created.id)],
+    120_000,
+  );
+  t.log(run.out.replace(/^SUMMARY .*$/m, '').trimEnd());
+  const line = /^SUMMARY (.*)$/m.exec(run.out);
+  if (!line) {
+    // No table: the oracle could not run (e.g. `apt-get download` failed).
+    t.fail(`oracle.py exited ${run.code} without a summary:\n${run.out.slice(-3000)}`);
+    return;
+  }
+  const s = JSON.parse(line[1]!) as Summary;
+  t.log(`${s.cases} cases: Ganeti accepts ${s.ganeti_accepts}, rejects ${s.ganeti_rejects}; ` +
+    `${s.passed} agree, ${s.verdict_mismatches} accept/reject mismatches, ` +
+    `${s.message_mismatches} message mismatches, ${s.oracle_errors} undecided`);
+  t.true(s.cases >= 60, `the table has ${s.cases} cases`);
+  // Both sides must be exercised, or agreement would mean little.
+  t.true(s.ganeti_accepts >= 20 && s.ganeti_rejects >= 20, JSON.stringify(s));
+  const list = (kind: string) => s.failures.filter((f) => f.kind === kind)
+    .map((f) => `${f.call}\n  ganeti: ${f.ganeti}\n  rapid:  ${f.rapid}`).join('\n');
+  t.is(s.oracle_errors, 0, `cases the oracle could not decide:\n${list('oracle')}`);
+  t.is(s.verdict_mismatches, 0, `accept/reject mismatches:\n${list('verdict')}`);
+  t.is(s.message_mismatches, 0, `message mismatches:\n${list('message')}`);
+  t.is(run.code, 0, 'oracle.py exit status');
+});
