@@ -8,7 +8,11 @@ export interface InstanceSpecLike {
   hvparams: Record<string, unknown>;
   beparams: Record<string, unknown>;
   disks: { uuid: string; index: number; size: number; mode: string; logical_id: unknown }[];
-  nics: { mac: string; ip: string | null; mode: unknown; link: unknown }[];
+  nics: { uuid?: string; mac: string; ip: string | null; mode: unknown; link: unknown }[];
+  /** KVM: -uuid, device ids (from disk and NIC uuids), VNC display, disk cache mode. */
+  uuid?: string;
+  network_port?: number | null;
+  disk_template?: string;
 }
 
 export interface HostInfo {

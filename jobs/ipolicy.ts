@@ -139,3 +139,45 @@ export function checkIPolicyVsDiskTemplates(ipolicy: Policy, enabled: readonly s
     throw new OpPrereqError(`The following disk templates are allowed by the ipolicy, but not enabled on the cluster: ${commaJoinSet(notEnabled)}`, 'wrong_input');
   }
 }
+
+// ---------------------------------------------------------------------------
+// Checking an instance against a policy (cmdlib.common ComputeIPolicy*Violation).
+
+export interface InstanceSpec {
+  'memory-size'?: number | null;
+  'cpu-count'?: number | null;
+  'disk-count': number;
+  'disk-size': number[];
+  'nic-count': number;
+  'spindle-use'?: number | null;
+}
+
+/** _ComputeMinMaxSpec: null, or "name value V is not in range [min, max]". */
+function minMaxViolation(name: string, qualifier: string, minmax: { min: Policy; max: Policy }, value: number | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  const max = (minmax.max[name] as number | undefined) ?? value;
+  const min = (minmax.min[name] as number | undefined) ?? value;
+  if (value > max || min > value) return `${qualifier ? `${name}/${qualifier}` : name} value ${value} is not in range [${min}, ${max}]`;
+  return null;
+}
+
+/** ComputeIPolicySpecViolation: every way `spec` breaks `ipolicy` (the closest min/max pair counts). */
+export function specViolations(ipolicy: Policy, spec: InstanceSpec, diskTypes: string[]): string[] {
+  const tests: [string, string, number | null | undefined][] = [
+    ['memory-size', '', spec['memory-size']], ['cpu-count', '', spec['cpu-count']],
+    ['nic-count', '', spec['nic-count']], ['spindle-use', '', spec['spindle-use']],
+    ...spec['disk-size'].map((d, i): [string, string, number] => ['disk-size', String(i), d]),
+  ];
+  const allowed = (ipolicy['disk-templates'] as string[] | undefined) ?? [];
+  const out: string[] = [];
+  if (spec['disk-count'] !== 0) tests.push(['disk-count', '', spec['disk-count']]);
+  else if (!allowed.includes('diskless')) out.push(`Disk template diskless is not allowed (allowed templates ${commaJoinSet(allowed)})`);
+  const forbidden = diskTypes.filter((dt) => !allowed.includes(dt));
+  if (forbidden.length) out.push(`Disk template ${commaJoinSet(forbidden)} is not allowed (allowed templates: ${commaJoinSet(allowed)})`);
+  let best: string[] | null = null;
+  for (const minmax of (ipolicy.minmax as { min: Policy; max: Policy }[] | undefined) ?? []) {
+    const errs = tests.map(([n, q, v]) => minMaxViolation(n, q, minmax, v)).filter((e): e is string => e !== null);
+    if (best === null || errs.length < best.length) best = errs;
+  }
+  return [...out, ...(best ?? [])];
+}

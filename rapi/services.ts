@@ -18,4 +18,6 @@ export interface Services {
   submit(ops: Opcode[]): Promise<number>;
   /** OS definitions available on every vm-capable node that answers. */
   osList(): Promise<{ name: string; variants: string[] }[]>;
+  /** The exports a node holds (asked of its worker). */
+  exportList(nodeName: string): Promise<string[]>;
 }

@@ -105,6 +105,7 @@ async function main(): Promise<void> {
       // Ganeti lists an OS only if every node has it.
       return lists.length ? lists[0].filter((os) => lists.every((l) => l.some((o) => o.name === os.name))) : [];
     },
+    exportList: async (nodeName) => (await rpc.call(nodeName, STEP.exportList, {}, 10_000)) as string[],
   };
 
   const users = new UsersFile(path.join(settings.dataDir, 'users'));

@@ -29,7 +29,7 @@ test('own redis: restart keeps cluster, instances, tags and jobs; SIGTERM leaves
   t.teardown(() => first.stop());
   t.regex(first.stdout(), /initialised cluster/);
   const info1 = (await rapi(first, 'GET', '/2/info')).json;
-  const id = (await rapi(first, 'POST', '/2/instances', { ...WRITER, body: createBody('keep1', { disk_template: 'file', disks: [{ size: 64 }] }) })).json;
+  const id = (await rapi(first, 'POST', '/2/instances', { ...WRITER, body: createBody('keep1', { disk_template: 'file', disks: [{ size: 1024 }] }) })).json;
   t.is((await waitForJob(first, id)).status, 'success');
   const tagJob = (await rapi(first, 'PUT', '/2/instances/keep1/tags?tag=kept', WRITER)).json;
   await waitForJob(first, tagJob);

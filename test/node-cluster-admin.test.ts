@@ -275,7 +275,7 @@ test.serial('evacuate moves primary instances off a node through child jobs', as
 });
 
 test.serial('evacuation refusals: Ganeti\'s texts, and nothing moves', async (t) => {
-  succeeded(t, await c.job('POST', '/2/instances', { body: createBody('f1', { pnode: NODE3, disk_template: 'file', disks: [{ size: 128 }] }) }));
+  succeeded(t, await c.job('POST', '/2/instances', { body: createBody('f1', { pnode: NODE3, disk_template: 'file', disks: [{ size: 1024 }] }) }));
   const evac = (body: Record<string, unknown>, node = NODE3) => c.job('POST', `/2/nodes/${node}/evacuate`, { body });
   const before = await get('/2/instances?bulk=1');
   failedWith(t, await evac({ mode: 'all', iallocator: 'hail' }), 'OpPrereqError',

@@ -58,6 +58,18 @@ function runOracle(args: string[], timeoutMs: number): Promise<{ code: number | 
   });
 }
 
+/**
+ * Where rapid deliberately answers differently, and why.
+ * - Reinstall with osparams that is not a dict: Ganeti's rlib2 builds the
+ *   opcodes without validating them, so InputTestClient accepts; the real
+ *   3.0 luxid then refuses the job at submission (a 500). Accepting it here
+ *   would shut the instance down before the reinstall opcode fails, so rapid
+ *   answers the 400 every other opcode resource gives.
+ */
+const DEVIATIONS: Record<string, RegExp> = {
+  "ReinstallInstance('gone.example.com', osparams='not-a-dict')": /^400 Invalid body parameters: .*OP_INSTANCE_REINSTALL\.osparams.* fails validation/,
+};
+
 test('Ganeti\'s InputTestClient and rapid agree on every request of the table', async (t) => {
   t.timeout(150_000);
   if (!fs.existsSync('/usr/lib/python3/dist-packages/ganeti/rapi/client.py')) {
@@ -112,10 +124,12 @@ test('Ganeti\'s InputTestClient and rapid agree on every request of the table', 
   t.true(s.cases >= 60, `the table has ${s.cases} cases`);
   // Both sides must be exercised, or agreement would mean little.
   t.true(s.ganeti_accepts >= 20 && s.ganeti_rejects >= 20, JSON.stringify(s));
-  const list = (kind: string) => s.failures.filter((f) => f.kind === kind)
+  const deviating = (f: { call: string; rapid: string }) => DEVIATIONS[f.call]?.test(f.rapid) === true;
+  const failures = s.failures.filter((f) => !deviating(f));
+  const list = (kind: string) => failures.filter((f) => f.kind === kind)
     .map((f) => `${f.call}\n  ganeti: ${f.ganeti}\n  rapid:  ${f.rapid}`).join('\n');
-  t.is(s.oracle_errors, 0, `cases the oracle could not decide:\n${list('oracle')}`);
-  t.is(s.verdict_mismatches, 0, `accept/reject mismatches:\n${list('verdict')}`);
-  t.is(s.message_mismatches, 0, `message mismatches:\n${list('message')}`);
-  t.is(run.code, 0, 'oracle.py exit status');
+  t.is(failures.filter((f) => f.kind === 'oracle').length, 0, `cases the oracle could not decide:\n${list('oracle')}`);
+  t.is(failures.filter((f) => f.kind === 'verdict').length, 0, `accept/reject mismatches:\n${list('verdict')}`);
+  t.is(failures.filter((f) => f.kind === 'message').length, 0, `message mismatches:\n${list('message')}`);
+  t.is(s.failures.length - failures.length, Object.keys(DEVIATIONS).length, 'every documented deviation still happens');
 });

@@ -23,7 +23,7 @@ const INSTANCES = [
   { name: 'db2.example.com', pnode: N2, start: false, memory: 256, vcpus: 1, tags: ['db'], nics: 1 },
   { name: 'db10.example.com', pnode: NODE, start: true, memory: 128, vcpus: 1, tags: ['db', 'test'], nics: 2 },
   { name: 'web1.example.com', pnode: NODE, start: true, memory: 128, vcpus: 2, tags: ['web', 'prod'], nics: 1 },
-  { name: 'web2.example.com', pnode: N2, start: false, memory: 64, vcpus: 1, tags: ['web'], nics: 1 },
+  { name: 'web2.example.com', pnode: N2, start: false, memory: 128, vcpus: 1, tags: ['web'], nics: 1 },
 ];
 const ALL = INSTANCES.map((i) => i.name);
 const [DB1, DB2, DB10, WEB1, WEB2] = ALL as [string, string, string, string, string];
@@ -270,8 +270,8 @@ test.serial('filters select the rows Ganeti selects', async (t) => {
     [['==', 'status', 'ADMIN_down'], [DB2, WEB2]],
     [['==', 'oper_state', true], RUNNING],
     [['>', 'be/maxmem', 128], [DB1, DB2]],
-    [['>=', 'be/maxmem', 128], [DB1, DB2, DB10, WEB1]],
-    [['<', 'be/memory', 128], [WEB2], 'the be/memory alias'],
+    [['>=', 'be/maxmem', 128], [DB1, DB2, DB10, WEB1, WEB2]],
+    [['<=', 'be/memory', 128], [DB10, WEB1, WEB2], 'the be/memory alias'],
     [['<=', 'be/vcpus', 1], [DB2, DB10, WEB2]],
     [['==', 'vcpus', 2], [DB1, WEB1]],
     [['=[]', 'tags', 'prod'], [DB1, WEB1]],

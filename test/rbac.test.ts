@@ -228,7 +228,8 @@ test.before(async () => {
   authRedis = await startRedis();
   authRapid = await startRapid({ redisUrl: authRedis.url, users: USERS, env: { RAPID_NODE_NAME: NODE, RAPID_REQUIRE_AUTH: '1' } });
   for (const name of ['web1', 'web2']) {
-    const res = await rapi(rapid, 'POST', '/2/instances', { ...as('admin'), body: createBody(name) });
+    // With a disk: reinstall refuses diskless instances.
+    const res = await rapi(rapid, 'POST', '/2/instances', { ...as('admin'), body: createBody(name, { disk_template: 'file', disks: [{ size: 1024 }] }) });
     if (res.status !== 200) throw new Error(`create ${name}: ${res.status} ${res.text}`);
     const job = await waitForJob(rapid, res.json);
     if (job.status !== 'success') throw new Error(JSON.stringify(job));

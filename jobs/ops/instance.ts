@@ -7,7 +7,7 @@ import { OpExecError, OpPrereqError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Disk, Instance, Nic, Node } from '../../src/model.ts';
 import { filledBeParams } from '../../src/fill.ts';
-import { BES_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, forceDictType, upgradeBeParams } from '../params.ts';
+import { updatedParams, BES_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, forceDictType, upgradeBeParams } from '../params.ts';
 import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
 import { define, type OpContext } from './context.ts';
@@ -17,6 +17,8 @@ import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
 import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
 import { STEP } from '../node-rpc.ts';
+import { specViolations } from '../ipolicy.ts';
+import { fillIPolicy } from '../../src/defaults.ts';
 
 /** Lock the instance and its nodes (Ganeti locks them at node level too). */
 function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
@@ -173,6 +175,16 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
       return { uuid: randomUUID(), name: (n.name as string | undefined) ?? null, mac: mac.toLowerCase(), ip: net.ip, network: net.network, nicparams };
     });
 
+    // The node group's instance policy (cluster policy filled with the group's own).
+    const group = cfg.groups.get(pnode.group);
+    const violations = specViolations(fillIPolicy(cluster.ipolicy, group?.ipolicy), {
+      'memory-size': be.maxmem as number, 'cpu-count': be.vcpus as number, 'disk-count': disks.length,
+      'disk-size': disks.map((d) => d.size), 'nic-count': nics.length, 'spindle-use': be.spindle_use as number,
+    }, disks.map(() => template));
+    if (violations.length && !op.ignore_ipolicy) {
+      throw new OpPrereqError(`Instance allocation to group ${pnode.group} (${group?.name}) violates policy: ${violations.join(', ')}`, 'wrong_input');
+    }
+
     const os = op.os_type ? String(op.os_type) : '';
     if (os) await checkOsOnNode(ctx, pnode, os);
     if (op.start) checkFreeMemory(cfg, pnode, `starting instance ${name}`, Number(be.minmem));
@@ -306,6 +318,8 @@ export const OP_INSTANCE_REBOOT = define<InstPlan>({
 export const OP_INSTANCE_REINSTALL = define<InstPlan & { os: string }>({
   locks: instanceLocks,
   async prereq(op, ctx) {
+    const target = findInstance(ctx.cfg, op.instance_name);
+    if (!target.disks.length) throw new OpPrereqError(`Instance '${target.name}' has no disks`, 'wrong_input');
     const plan = await instancePlan(op, ctx, ['down'], 'cannot reinstall');
     const os = (op.os_type as string | null) ?? plan.inst.os;
     if (!os) throw new OpPrereqError('No OS given and the instance has none', 'wrong_input');
@@ -313,10 +327,13 @@ export const OP_INSTANCE_REINSTALL = define<InstPlan & { os: string }>({
     return { ...plan, os };
   },
   async exec({ inst, node, os }, op, ctx) {
-    const updated: Instance = { ...inst, os, osparams: (op.osparams as Record<string, unknown> | null) ?? inst.osparams };
+    // As LUInstanceReinstall: the scripts see the instance's parameters
+    // updated with the given ones, and the given ones (none: {}) are stored.
+    const given = (op.osparams as Record<string, unknown> | null) ?? {};
+    const merged = updatedParams(inst.osparams, given);
     await ctx.log('Running the instance OS create scripts...');
-    await ctx.node(node.name, STEP.osInstall, { spec: instanceSpec(ctx.cfg, updated), reinstall: true });
-    await ctx.cfg.commit([{ kind: 'instance', obj: updated }]);
+    await ctx.node(node.name, STEP.osInstall, { spec: instanceSpec(ctx.cfg, { ...inst, os, osparams: merged }), reinstall: true });
+    await ctx.cfg.commit([{ kind: 'instance', obj: { ...inst, os, osparams: given } }]);
     return null;
   },
 });

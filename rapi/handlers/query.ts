@@ -25,7 +25,7 @@ function bodyFields(value: unknown): string[] {
 }
 
 function queryResources(what: QueryResource): Resource[] {
-  const env = (c: Call) => ({ cfg: c.svc.cfg, jobs: c.svc.jobs, filters: c.svc.filters });
+  const env = (c: Call) => ({ cfg: c.svc.cfg, jobs: c.svc.jobs, filters: c.svc.filters, exportList: c.svc.exportList });
   return [
     resource(`/2/query/${what}`, {
       // Results may hold sensitive data: read or write users only.

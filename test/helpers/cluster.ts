@@ -102,6 +102,6 @@ export async function startCluster(env: Record<string, string> = {}, extraNodes:
 export function createBody(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     __version__: 1, mode: 'create', name, os: 'noop', disk_template: 'diskless', disks: [], nics: [{}],
-    name_check: false, ip_check: false, beparams: { memory: 64 }, ...extra,
+    name_check: false, ip_check: false, beparams: { memory: 128 }, ...extra,
   };
 }

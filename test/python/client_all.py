@@ -40,7 +40,8 @@ LOCAL_ONLY = {
   "InstanceAllocation": "builds one InstancesMultiAlloc entry locally",
 }
 
-# Ganeti's default instance policy bounds rapid starts with (ipolicy minmax).
+# The lower bounds of Ganeti's default instance policy (ipolicy minmax), which
+# every instance this script creates must meet: memory and disk size in MiB.
 MIN_MEM = 128
 DISK_MIB = 1024
 
@@ -268,8 +269,7 @@ def cluster_section(cl, env):
   }
   ok_job(cl, cl.ModifyCluster(**restore), "ModifyCluster(restore)")
   back = cl.GetInfo()
-  strip = lambda d: dict((k, v) for k, v in d.items() if k != "mtime")
-  diff = sorted(k for k in set(strip(info)) | set(strip(back)) if info.get(k) != back.get(k) and k != "mtime")
+  diff = sorted(k for k in set(info) | set(back) if k != "mtime" and info.get(k) != back.get(k))
   check(not diff, "GetInfo() after restoring is what it was", [(k, info.get(k), back.get(k)) for k in diff])
   step("ModifyCluster/GetInfo symmetry", "%d parameters set and restored" % len(changes))
 
@@ -303,19 +303,6 @@ def cluster_section(cl, env):
 
 
 def groups_section(cl, env):
-  try:
-    _groups(cl, env)
-  finally:
-    # Later sections expect node3 in the default group and no extra groups.
-    default_uuid = cl.GetGroup("default")["uuid"]
-    if cl.GetNode(env.n3)["group.uuid"] != default_uuid:
-      ok_job(cl, cl.AssignGroupNodes("default", [env.n3], force=True), "AssignGroupNodes(cleanup)")
-    for g in cl.GetGroups():
-      if g.startswith("grp-%s" % env.sfx):
-        ok_job(cl, cl.DeleteGroup(g), "DeleteGroup(cleanup %s)" % g)
-
-
-def _groups(cl, env):
   names = cl.GetGroups()
   check("default" in names, "GetGroups() has 'default'", names)
   bulk = cl.GetGroups(bulk=True)
@@ -545,7 +532,7 @@ def instances_section(cl, env):
   q = cl.Query("instance", ["name", "custom_osparams"], ["=", "name", a])
   check(q["data"] == [[[0, a], [0, {"flavour": "mint"}]]], "Query custom_osparams after ModifyInstance", q["data"])
   macs = cl.GetInstance(a)["nic.macs"]
-  job = ok_job(cl, cl.ModifyInstance(a, nics=[["add", -1, {"link": "br-extra"}]]), "ModifyInstance(nics add)")
+  ok_job(cl, cl.ModifyInstance(a, nics=[["add", -1, {"link": "br-extra"}]]), "ModifyInstance(nics add)")
   i = cl.GetInstance(a)
   check(len(i["nic.macs"]) == 2 and i["nic.macs"][0] == macs[0] and i["nic.links"][1] == "br-extra",
         "GetInstance() NICs after adding one", (i["nic.macs"], i["nic.links"]))
@@ -558,7 +545,7 @@ def instances_section(cl, env):
             "No changes submitted")
 
   # ---- disks ----
-  job = ok_job(cl, cl.GrowInstanceDisk(a, 0, 512, wait_for_sync=False), "GrowInstanceDisk")
+  ok_job(cl, cl.GrowInstanceDisk(a, 0, 512, wait_for_sync=False), "GrowInstanceDisk")
   check(cl.GetInstance(a)["disk.sizes"] == [DISK_MIB + 512, DISK_MIB], "disk.sizes after GrowInstanceDisk",
         cl.GetInstance(a)["disk.sizes"])
   job = ok_job(cl, cl.ActivateInstanceDisks(a), "ActivateInstanceDisks")
@@ -581,7 +568,7 @@ def instances_section(cl, env):
             re.compile(r"^Can't create block device disk/0 on node %s for instance %s: "
                        % (re.escape(env.n1), re.escape(a))))
   # A stopped file instance's disks recreated on another node move it there.
-  job = ok_job(cl, cl.RecreateInstanceDisks(f, nodes=[env.n2]), "RecreateInstanceDisks(nodes)")
+  ok_job(cl, cl.RecreateInstanceDisks(f, nodes=[env.n2]), "RecreateInstanceDisks(nodes)")
   check(cl.GetInstance(f)["pnode"] == env.n2, "RecreateInstanceDisks(nodes=[node2]) moved the instance",
         cl.GetInstance(f)["pnode"])
   job = ok_job(cl, cl.ActivateInstanceDisks(f), "ActivateInstanceDisks(recreated)")
@@ -632,6 +619,7 @@ def instances_section(cl, env):
   check(con == {"instance": a, "kind": "msg", "message": "Console not available for fake hypervisor"},
         "GetInstanceConsole() for the fake hypervisor", con)
   flow.expect_api_error(503, cl.GetInstanceConsole, f)
+  step("GetInstanceConsole", "%s; 503 for a stopped instance" % con["kind"])
 
   # no_remember: the guest stops, the configuration still says up.
   ok_job(cl, cl.ShutdownInstance(b, no_remember=True), "ShutdownInstance(no_remember)")
@@ -639,19 +627,18 @@ def instances_section(cl, env):
   check((i["status"], i["admin_state"]) == ("ERROR_down", "up"), "ShutdownInstance(no_remember=True)",
         (i["status"], i["admin_state"]))
   ok_job(cl, cl.StartupInstance(b), "StartupInstance(after no_remember)")
-  step("GetInstanceConsole", con["kind"])
 
   # ---- migration and failover: the guest moves between node workers ----
-  job = ok_job(cl, cl.MigrateInstance(a, mode="live", target_node=env.n3), "MigrateInstance(target)")
+  ok_job(cl, cl.MigrateInstance(a, mode="live", target_node=env.n3), "MigrateInstance(target)")
   i = cl.GetInstance(a)
   check((i["pnode"], i["status"]) == (env.n3, "running"), "MigrateInstance moved the running instance to node3",
         (i["pnode"], i["status"]))
   check(a in pinst(cl, env.n3) and a not in pinst(cl, env.n1), "node instance lists after migration")
-  job = ok_job(cl, cl.FailoverInstance(a, target_node=env.n2), "FailoverInstance")
+  ok_job(cl, cl.FailoverInstance(a, target_node=env.n2), "FailoverInstance")
   i = cl.GetInstance(a)
   check((i["pnode"], i["status"]) == (env.n2, "running"), "FailoverInstance moved the instance to node2",
         (i["pnode"], i["status"]))
-  job = ok_job(cl, cl.MigrateInstance(b), "MigrateInstance(allocator)")
+  ok_job(cl, cl.MigrateInstance(b), "MigrateInstance(allocator)")
   moved = cl.GetInstance(b)["pnode"]
   check(moved != env.n2 and moved in env.nodes, "MigrateInstance without a target moved the diskless "
         "instance off node2", moved)
@@ -710,7 +697,7 @@ def multi_alloc_section(cl, env):
         "InstanceAllocation() builds the request entry", allocs[0])
   step("InstanceAllocation", "local")
 
-  job = ok_job(cl, cl.InstancesMultiAlloc(allocs, dry_run=True), "InstancesMultiAlloc(dry_run)")
+  ok_job(cl, cl.InstancesMultiAlloc(allocs, dry_run=True), "InstancesMultiAlloc(dry_run)")
   check(not (set(names) & instance_names(cl)), "a dry-run multi-allocation creates nothing")
   job = ok_job(cl, cl.InstancesMultiAlloc(allocs), "InstancesMultiAlloc")
   res = job["opresult"][0]
@@ -756,7 +743,7 @@ def nodes_section(cl, env):
         "node3 drained", cl.GetNodeRole(env.n3))
   ok_job(cl, cl.SetNodeRole(env.n3, client.NODE_ROLE_OFFLINE, force=True), "SetNodeRole(offline)")
   check(cl.GetNodeRole(env.n3) == "offline" and cl.GetNode(env.n3)["offline"] is True, "node3 offline")
-  job = ok_job(cl, cl.SetNodeRole(env.n3, client.NODE_ROLE_REGULAR, auto_promote=True), "SetNodeRole(regular)")
+  ok_job(cl, cl.SetNodeRole(env.n3, client.NODE_ROLE_REGULAR, auto_promote=True), "SetNodeRole(regular)")
   # The candidate pool has room, so Ganeti promotes it straight back.
   check(cl.GetNodeRole(env.n3) == "master-candidate", "node3 auto-promoted back", cl.GetNodeRole(env.n3))
   error_job(cl, cl.SetNodeRole(env.n1, client.NODE_ROLE_DRAINED), "SetNodeRole(master)", "OpPrereqError",
@@ -765,7 +752,7 @@ def nodes_section(cl, env):
   step("SetNodeRole(master)", "400")
 
   # ---- modify ----
-  job = ok_job(cl, cl.ModifyNode(env.n3, ndparams={"spindle_count": 4}), "ModifyNode")
+  ok_job(cl, cl.ModifyNode(env.n3, ndparams={"spindle_count": 4}), "ModifyNode")
   check(cl.GetNode(env.n3)["ndparams"]["spindle_count"] == 4, "GetNode().ndparams after ModifyNode",
         cl.GetNode(env.n3)["ndparams"])
   ok_job(cl, cl.ModifyNode(env.n3, ndparams={"spindle_count": "default"}), "ModifyNode(default)")
@@ -983,6 +970,28 @@ def query_section(cl, env):
     ok_job(cl, cl.DeleteInstance(inst), "DeleteInstance(%s)" % inst)
 
 
+def sweep(cl, env):
+  """After a section: removes what a failed section left behind (every
+  object this run creates has the run's suffix in its name), so that the
+  next section starts from the cluster it expects."""
+  mine = lambda name: env.sfx in name
+  for name in [i for i in cl.GetInstances() if mine(i)]:
+    ok_job(cl, cl.DeleteInstance(name), "sweep: DeleteInstance(%s)" % name)
+  for net in [n for n in cl.GetNetworks() if mine(n)]:
+    for conn in cl.GetNetwork(net)["group_list"]:
+      ok_job(cl, cl.DisconnectNetwork(net, conn[0]), "sweep: DisconnectNetwork(%s)" % net)
+    ok_job(cl, cl.DeleteNetwork(net), "sweep: DeleteNetwork(%s)" % net)
+  default_uuid = cl.GetGroup("default")["uuid"]
+  stray = [n for n in env.nodes if cl.GetNode(n)["group.uuid"] != default_uuid]
+  if stray:
+    ok_job(cl, cl.AssignGroupNodes("default", stray, force=True), "sweep: AssignGroupNodes(default)")
+  for g in [g for g in cl.GetGroups() if mine(g)]:
+    ok_job(cl, cl.DeleteGroup(g), "sweep: DeleteGroup(%s)" % g)
+  tags = [t for t in cl.GetClusterTags() if mine(t)]
+  if tags:
+    ok_job(cl, cl.DeleteClusterTags(tags), "sweep: DeleteClusterTags")
+
+
 SECTIONS = [
   ("cluster", cluster_section),
   ("groups", groups_section),
@@ -1035,6 +1044,11 @@ def main(argv):
       failures.append((name, "%s: %s" % (type(exc).__name__, exc)))
       print("FAIL [%s]: %s: %s" % (name, type(exc).__name__, exc))
       traceback.print_exc(file=sys.stdout)
+    try:
+      sweep(cl, env)
+    except Exception as exc:  # noqa
+      failures.append((name, "sweep after the section: %s: %s" % (type(exc).__name__, exc)))
+      print("FAIL [%s] sweep: %s" % (name, exc))
     print("     (%s: %.1fs)" % (name, time.time() - t0))
     sys.stdout.flush()
 
@@ -1048,7 +1062,8 @@ def main(argv):
     missing = []
   print("not exercised: %s" % (", ".join(missing) if missing else "none"))
   print("total %.1fs" % (time.time() - started))
-  failures = SOFT_FAILURES + failures
+  order = [name for name, _ in SECTIONS]
+  failures = sorted(SOFT_FAILURES + failures, key=lambda f: order.index(f[0]) if f[0] in order else -1)
   if failures or missing:
     for name, msg in failures:
       print("FAIL: [%s] %s" % (name, msg))

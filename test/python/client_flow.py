@@ -155,7 +155,7 @@ def instance_create(cl, name, node, disk_template_override=None, **extra):
   kwargs = dict(os="noop", pnode=node, name_check=False, ip_check=False,
                 beparams={"memory": 128}, hypervisor="fake")
   kwargs.update(extra)
-  return cl.CreateInstance("create", name, disk_template_override or "file", [{"size": 128}],
+  return cl.CreateInstance("create", name, disk_template_override or "file", [{"size": 1024}],
                            [{}], **kwargs)
 
 
@@ -307,7 +307,7 @@ def main(argv):
   check(i.get("pnode") == node, "GetInstance().pnode", i.get("pnode"))
   check(i.get("os") == "noop", "GetInstance().os", i.get("os"))
   check(i.get("disk_template") == "file", "GetInstance().disk_template", i.get("disk_template"))
-  check(i.get("disk.sizes") == [128], "GetInstance()['disk.sizes']", i.get("disk.sizes"))
+  check(i.get("disk.sizes") == [1024], "GetInstance()['disk.sizes']", i.get("disk.sizes"))
   check(isinstance(i.get("nic.macs"), list) and len(i["nic.macs"]) == 1,
         "GetInstance()['nic.macs'] one MAC", i.get("nic.macs"))
   step("GetInstance", "status=%s memory=%s" % (i["status"], be.get("memory")))

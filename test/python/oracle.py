@@ -72,7 +72,11 @@ def C(method, *args, **kwargs):
 def build_cases(done_job):
   """The call table. Destructive calls that Ganeti accepts use dry_run or name
   objects that do not exist (Ganeti queues those jobs, which then fail), so
-  that the fixtures stay as they are for the whole table."""
+  that the fixtures stay as they are for the whole table.
+
+  InputTestClient decides everything up to the LUXI call; what luxid itself
+  checks (filter predicates and actions, query filters) is left out, except
+  where Ganeti's RAPI passes input on unchecked (reinstall's osparams)."""
   disk = [{"size": 128}]
   nic = [{}]
 
