@@ -3,10 +3,11 @@
 // makes the calls and checks results, job outcomes and the state they leave;
 // this test starts the cluster, pins its CA for the script and wants exit 0.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { recordPid, repoRoot, tempDir, unrecordPid } from './helpers/pids.ts';
+import { repoRoot, tempDir } from './helpers/pids.ts';
+import { caFile } from './helpers/http.ts';
+import { runProgram, type Run } from './helpers/run.ts';
 import { startCluster, NODE, WRITER, type TestCluster } from './helpers/cluster.ts';
 
 // The system interpreter: the default python3 (pyenv) cannot see dist-packages.
@@ -16,34 +17,7 @@ const CLIENT = '/usr/lib/python3/dist-packages/ganeti/rapi/client.py';
 const NODE2 = 'node2.example.com';
 const NODE3 = 'node3.example.com';
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  out: string;
-}
-
-function runPython(args: string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(PYTHON, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (proc.pid !== undefined) recordPid(proc.pid, 'client_all.py');
-    let out = '';
-    proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const timer = setTimeout(() => {
-      out += `\n[killed after ${timeoutMs} ms]`;
-      proc.kill('SIGKILL');
-    }, timeoutMs);
-    proc.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (proc.pid !== undefined) unrecordPid(proc.pid);
-      resolve({ code, signal, out });
-    });
-  });
-}
+const runPython = (args: string[], timeoutMs: number): Promise<Run> => runProgram(PYTHON, [SCRIPT, ...args], timeoutMs);
 
 let c: TestCluster | undefined;
 test.after.always(async () => { await c?.stop(); });
@@ -56,11 +30,7 @@ test('official Python RAPI client: every public method against a 3-node cluster'
   }
   c = await startCluster({}, [NODE2, NODE3]);
 
-  // Only the certificate: rapi.pem also holds the private key.
-  const certs = c.rapid.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g);
-  t.truthy(certs, 'rapi.pem holds a certificate');
-  const cafile = path.join(tempDir('rapid-client-all-'), 'ca.pem');
-  fs.writeFileSync(cafile, certs!.join('\n'));
+  const cafile = caFile(c.rapid.ca, tempDir('rapid-client-all-'));
 
   const run = await runPython(
     ['127.0.0.1', String(c.rapid.port), WRITER.user, WRITER.password, cafile, NODE, NODE2, NODE3], 130_000);

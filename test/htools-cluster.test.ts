@@ -14,11 +14,10 @@
 // hbal -L / -X (execute the moves through luxi) are not exercised: they talk
 // to luxid's socket, which rapid does not provide; RAPI is the interface here.
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { startCluster, createBody, WRITER, NODE, type TestCluster } from './helpers/cluster.ts';
 import { rapi, waitForJob } from './helpers/http.ts';
-import { recordPid, unrecordPid } from './helpers/pids.ts';
+import { htool as tool, keyValues } from './helpers/htools.ts';
 
 const N2 = 'node2.example.com';
 const N3 = 'node3.example.com';
@@ -27,69 +26,6 @@ const MEMORY = 256;
 const INSTANCES = Array.from({ length: 20 }, (_, i) => `hc${String(i + 1).padStart(2, '0')}.example.com`);
 /** Every fifth instance is diskless, which htools never move; the others have a sharedfile disk. */
 const DISKLESS = new Set(INSTANCES.filter((_, i) => i % 5 === 4));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(tool: string, args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(`/usr/bin/${tool}`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (proc.pid !== undefined) recordPid(proc.pid, tool);
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-      proc.kill('SIGKILL');
-    }, timeoutMs);
-    proc.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      if (proc.pid !== undefined) unrecordPid(proc.pid);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/**
- * stderr minus htools' "inconsistent data" warning about disk: every node
- * reports the host file system its storage directory lives on, which holds
- * more than the instances' disks. A memory mismatch is left in: the fake
- * hypervisor accounts its guests' memory exactly, so one would be a bug.
- */
-function unexpectedStderr(stderr: string): string[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .filter((l) => !/^Warning: cluster has inconsistent data:$/.test(l))
-    .filter((l) => !/^ {2}- node \S+ is missing 0 MB ram and -?\d+ GB disk$/.test(l));
-}
-
-async function tool(t: ExecutionContext, name: string, args: string[], expectCode = 0): Promise<Run> {
-  const r = await run(name, args);
-  const shown = args.map((a) => a.replace(/\/\/[^@/]*@/, '//***@')).join(' ');
-  t.log(`$ ${name} ${shown}  (exit ${r.code})\n${r.stdout.trimEnd()}${r.stderr.trim() ? `\n[stderr]\n${r.stderr.trimEnd()}` : ''}`);
-  t.is(r.code, expectCode, `${name} ${shown} exit status; stderr: ${r.stderr.trim()}`);
-  t.deepEqual(unexpectedStderr(r.stderr), [], `${name} ${shown}: unexpected stderr`);
-  return r;
-}
-
-/** KEY=value lines of htools' machine-readable output. */
-function keyValues(out: string): Record<string, string> {
-  const kv: Record<string, string> = {};
-  for (const line of out.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) kv[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1');
-  }
-  return kv;
-}
 
 /**
  * htools print names without the domain every node and instance shares

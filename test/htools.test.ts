@@ -4,10 +4,10 @@
 // groups, nodes and instances makes them fail, so exit status, stderr and the
 // parsed output are the assertions.
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { rapi, waitForJob } from './helpers/http.ts';
-import { recordPid, unrecordPid } from './helpers/pids.ts';
+import { htool as tool, keyValues, unexpectedStderr } from './helpers/htools.ts';
+import { runProgram } from './helpers/run.ts';
 import { startRapid, type RapidProc } from './helpers/rapid.ts';
 import { startRedis } from './helpers/redis.ts';
 
@@ -16,70 +16,6 @@ const USER = 'htadmin';
 const PASSWORD = 'ht-secret';
 const INSTANCES = ['ht1.example.com', 'ht2.example.com', 'ht3.example.com', 'ht4.example.com'];
 const MEMORY = 128;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(tool: string, args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(`/usr/bin/${tool}`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (proc.pid !== undefined) recordPid(proc.pid, tool);
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-      proc.kill('SIGKILL');
-    }, timeoutMs);
-    proc.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      if (proc.pid !== undefined) unrecordPid(proc.pid);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/**
- * stderr minus htools' "inconsistent data" warning, which only says that the
- * node's disk holds more than its instances (rapid reports the real file
- * system of its storage directory, shared with the host). Anything else
- * (parse errors, missing fields, HTTP errors) is left for the test to see.
- */
-function unexpectedStderr(stderr: string): string[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .filter((l) => !/^Warning: cluster has inconsistent data:$/.test(l))
-    .filter((l) => !/^ {2}- node \S+ is missing -?\d+ MB ram and -?\d+ GB disk$/.test(l));
-}
-
-/** Runs a tool, logs its output, and checks exit status and stderr. */
-async function tool(t: ExecutionContext, name: string, args: string[], expectCode = 0): Promise<Run> {
-  const r = await run(name, args);
-  const shown = args.map((a) => a.replace(/\/\/[^@/]*@/, '//***@')).join(' ');
-  t.log(`$ ${name} ${shown}  (exit ${r.code})\n${r.stdout.trimEnd()}${r.stderr.trim() ? `\n[stderr]\n${r.stderr.trimEnd()}` : ''}`);
-  t.is(r.code, expectCode, `${name} ${shown} exit status; stderr: ${r.stderr.trim()}`);
-  if (expectCode === 0) t.deepEqual(unexpectedStderr(r.stderr), [], `${name} ${shown}: unexpected stderr`);
-  return r;
-}
-
-/** KEY=value lines of htools' machine-readable output. */
-function keyValues(out: string): Record<string, string> {
-  const kv: Record<string, string> = {};
-  for (const line of out.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) kv[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1');
-  }
-  return kv;
-}
 
 async function createInstances(t: ExecutionContext, rapid: RapidProc): Promise<void> {
   const auth = { user: USER, password: PASSWORD };
@@ -166,7 +102,7 @@ test('htools read the cluster through rapid', async (t) => {
   }
   // A present but wrong password is refused even for reads.
   {
-    const r = await run('hinfo', ['-m', `https://${USER}:wrong@127.0.0.1:${rapid.port}`]);
+    const r = await runProgram('/usr/bin/hinfo', ['-m', `https://${USER}:wrong@127.0.0.1:${rapid.port}`]);
     t.not(r.code, 0, 'hinfo with a wrong password must fail');
     t.regex(r.stderr, /CurlHttpReturnedError/, `hinfo wrong password stderr: ${r.stderr}`);
     const res = await rapi(rapid, 'GET', '/2/groups?bulk=1', { user: USER, password: 'wrong' });

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts';
-import { rapi } from './helpers/http.ts';
+import { rapi, caFile } from './helpers/http.ts';
 import { recordPid, tempDir, unrecordPid } from './helpers/pids.ts';
 import { FakeSnapshot, NOW } from './helpers/fake-snapshot.ts';
 import {
@@ -611,8 +611,8 @@ test.serial('official Python client: network and group methods', async (t) => {
     return;
   }
   const dir = tempDir('rapid-netgrp-py-');
-  const cafile = path.join(dir, 'ca.pem');
-  fs.writeFileSync(cafile, (c.rapid.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? []).join('\n'));
+  const cafile = caFile(c.rapid.ca, dir);
+
   const out = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
     // The system interpreter: only it sees Debian's dist-packages.
     const proc = spawn('/usr/bin/python3', ['-c', PY_FLOW, '127.0.0.1', String(c.rapid.port), 'admin', 'adminpw', cafile], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,11 +4,12 @@
 // through the real client against this cluster. rapid must accept exactly the
 // requests Ganeti accepts and refuse the others with Ganeti's status and text.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, createBody, WRITER } from './helpers/cluster.ts';
-import { recordPid, repoRoot, tempDir, unrecordPid } from './helpers/pids.ts';
+import { repoRoot, tempDir } from './helpers/pids.ts';
+import { caFile } from './helpers/http.ts';
+import { runProgram, type Run } from './helpers/run.ts';
 
 // The system interpreter: the default python3 (pyenv) cannot see dist-packages.
 const PYTHON = '/usr/bin/python3';
@@ -35,28 +36,7 @@ interface Summary {
   failures: { kind: string; call: string; ganeti: string; rapid: string }[];
 }
 
-function runOracle(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(PYTHON, [ORACLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (proc.pid !== undefined) recordPid(proc.pid, 'oracle.py');
-    let out = '';
-    proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const timer = setTimeout(() => {
-      out += `\n[killed after ${timeoutMs} ms]`;
-      proc.kill('SIGKILL');
-    }, timeoutMs);
-    proc.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      if (proc.pid !== undefined) unrecordPid(proc.pid);
-      resolve({ code, out });
-    });
-  });
-}
+const runOracle = (args: string[], timeoutMs: number): Promise<Run> => runProgram(PYTHON, [ORACLE, ...args], timeoutMs);
 
 /**
  * Where rapid deliberately answers differently, and why.
@@ -100,11 +80,7 @@ test('Ganeti\'s InputTestClient and rapid agree on every request of the table', 
     t.is(job.status, 'success', `${method} ${p}: ${JSON.stringify(job.opresult)}`);
   }
 
-  // Only the certificate: rapi.pem also holds the private key.
-  const certs = c.rapid.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g);
-  t.truthy(certs, 'rapi.pem holds a certificate');
-  const cafile = path.join(tempDir('rapid-oracle-'), 'ca.pem');
-  fs.writeFileSync(cafile, certs!.join('\n'));
+  const cafile = caFile(c.rapid.ca, tempDir('rapid-oracle-'));
 
   const run = await runOracle(
     ['run', '127.0.0.1', String(c.rapid.port), WRITER.user, WRITER.password, cafile, CACHE, String(created.id)],

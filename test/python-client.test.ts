@@ -3,10 +3,11 @@
 // test/python/client_flow.py does the calls and assertions, this test starts
 // rapid for it and checks that the script exits 0.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { recordPid, repoRoot, tempDir, unrecordPid } from './helpers/pids.ts';
+import { repoRoot, tempDir } from './helpers/pids.ts';
+import { caFile } from './helpers/http.ts';
+import { runProgram, type Run } from './helpers/run.ts';
 import { startRapid } from './helpers/rapid.ts';
 import { startRedis } from './helpers/redis.ts';
 
@@ -17,34 +18,7 @@ const NODE = 'node1.example.com';
 const USER = 'flowadmin';
 const PASSWORD = 'flow-secret';
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  out: string;
-}
-
-function runPython(args: string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(PYTHON, [FLOW, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (proc.pid !== undefined) recordPid(proc.pid, 'client_flow.py');
-    let out = '';
-    proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const timer = setTimeout(() => {
-      out += `\n[killed after ${timeoutMs} ms]`;
-      proc.kill('SIGKILL');
-    }, timeoutMs);
-    proc.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (proc.pid !== undefined) unrecordPid(proc.pid);
-      resolve({ code, signal, out });
-    });
-  });
-}
+const runPython = (args: string[], timeoutMs: number): Promise<Run> => runProgram(PYTHON, [FLOW, ...args], timeoutMs);
 
 test('official Python RAPI client: full flow with a pinned CA and host name check', async (t) => {
   t.timeout(120_000);
@@ -63,11 +37,7 @@ test('official Python RAPI client: full flow with a pinned CA and host name chec
     await rapid.stop();
   });
 
-  // Only the certificate: rapi.pem also holds the private key.
-  const certs = rapid.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g);
-  t.truthy(certs, 'rapi.pem holds a certificate');
-  const cafile = path.join(tempDir('rapid-pyclient-'), 'ca.pem');
-  fs.writeFileSync(cafile, certs!.join('\n'));
+  const cafile = caFile(rapid.ca, tempDir('rapid-pyclient-'));
 
   const run = await runPython(['127.0.0.1', String(rapid.port), USER, PASSWORD, cafile, NODE], 110_000);
   t.log(run.out.trimEnd());

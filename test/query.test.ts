@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startCluster, createBody, NODE, READER, WRITER, type TestCluster } from './helpers/cluster.ts';
-import { rapi, waitForJob } from './helpers/http.ts';
+import { rapi, waitForJob, caFile } from './helpers/http.ts';
 import { tempDir } from './helpers/pids.ts';
 
 const run = promisify(execFile);
@@ -459,9 +459,7 @@ print(json.dumps({
 `;
 
 test.serial('official client: Query and QueryFields', async (t) => {
-  const certs = c.rapid.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)!;
-  const cafile = path.join(tempDir('rapid-query-py-'), 'ca.pem');
-  fs.writeFileSync(cafile, certs.join('\n'));
+  const cafile = caFile(c.rapid.ca, tempDir('rapid-query-py-'));
   const args = ['-c', PY_QUERY, '127.0.0.1', String(c.rapid.port), WRITER.user, WRITER.password, cafile];
   const { stdout } = await run('/usr/bin/python3', args, { timeout: 30_000 });
   const out = JSON.parse(stdout);

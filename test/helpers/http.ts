@@ -3,6 +3,8 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
+import fs from 'node:fs';
+import path from 'node:path';
 
 export interface Target {
   baseUrl: string;
@@ -139,4 +141,16 @@ export async function waitForJob(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A CA file for clients that pin rapid's certificate: only the certificate
+ * blocks of rapi.pem, which also holds the private key.
+ */
+export function caFile(pem: string, dir: string): string {
+  const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g);
+  if (!certs) throw new Error('rapi.pem holds no certificate');
+  const file = path.join(dir, 'ca.pem');
+  fs.writeFileSync(file, certs.join('\n'));
+  return file;
 }
