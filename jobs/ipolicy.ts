@@ -5,7 +5,8 @@
 import { OpPrereqError } from './errors.ts';
 import { ISPECS_PARAMETER_TYPES, VALUE_DEFAULT, forceDictType, requireDict, updatedParams } from './params.ts';
 import { commaJoinSet, isDict, pyRepr, pyStr, pyTruthy, pyTypeName } from './py.ts';
-import { DISK_TEMPLATES } from '../src/defaults.ts';
+import { DISK_TEMPLATES, fillIPolicy } from '../src/defaults.ts';
+import type { Snapshot } from '../src/store/snapshot.ts';
 
 type Policy = Record<string, unknown>;
 
@@ -148,8 +149,13 @@ export interface InstanceSpec {
   'cpu-count'?: number | null;
   'disk-count': number;
   'disk-size': number[];
-  'nic-count': number;
+  'nic-count'?: number | null;
   'spindle-use'?: number | null;
+}
+
+/** masterd.instance.CalculateGroupIPolicy: the cluster policy filled with the group's own. */
+export function groupIPolicy(cfg: Snapshot, groupUuid: string): Policy {
+  return fillIPolicy(cfg.cluster.ipolicy, cfg.groups.get(groupUuid)?.ipolicy);
 }
 
 /** _ComputeMinMaxSpec: null, or "name value V is not in range [min, max]". */

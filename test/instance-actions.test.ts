@@ -317,8 +317,13 @@ test.serial('recreate-disks makes missing files again (instance down), refuses e
 
 test.serial('disk grow extends the file on disk, online and offline; absolute sizes', async (t) => {
   const p = diskFile(path.join(storage(), 'act1'));
+  // A 16M disk is below the group's instance policy (disk-size >= 1024), as Ganeti checks it.
   let job = await c.job('POST', '/2/instances/act1/disk/0/grow', { body: { amount: 4, wait_for_sync: false } });
+  t.deepEqual(failure(job), ['Growing disk 0 violates policy: disk-size/0 value 16 is not in range [1024, 1048576]', 'wrong_input']);
+  t.is(statSync(p).size, 12 * MIB, 'nothing grew');
+  job = await c.job('POST', '/2/instances/act1/disk/0/grow', { body: { amount: 4, wait_for_sync: false, ignore_ipolicy: true } });
   t.is(job.status, 'success', JSON.stringify(job.opresult));
+  t.true(messages(job).includes(' - WARNING: Growing disk 0 violates policy: disk-size/0 value 16 is not in range [1024, 1048576]'));
   t.true(messages(job).includes("Growing disk 0 of instance 'act1' by 4M to 16M"));
   t.is(statSync(p).size, 16 * MIB);
   t.deepEqual((await inst('act1'))['disk.sizes'], [16]);

@@ -16,6 +16,7 @@ import { instanceSpec, type InstanceSpec } from './instance-spec.ts';
 import { BGL_SHARED } from './lock-requests.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { IALLOCATORS } from './node-actions.ts';
+import { groupIPolicy, specViolations } from '../ipolicy.ts';
 
 // ---------------------------------------------------------------------------
 // Node calls, the way Ganeti's RpcResult carries them.
@@ -297,13 +298,20 @@ export const OP_INSTANCE_GROW_DISK = define<GrowPlan>({
     const disk = findDisk(inst, index);
     if (!GROWABLE.has(disk.dev_type)) throw new OpPrereqError(`Instance's disk layout ${disk.dev_type} does not support growing`, 'wrong_input');
     const amount = Number(op.amount);
-    if (op.absolute) {
-      if (amount < disk.size) {
-        throw new OpPrereqError(`Requested size (${formatUnit(amount)}) is smaller than current disk size (${formatUnit(disk.size)})`, 'wrong_state');
-      }
-      return { inst, disk, index, delta: amount - disk.size, target: amount };
+    if (op.absolute && amount < disk.size) {
+      throw new OpPrereqError(`Requested size (${formatUnit(amount)}) is smaller than current disk size (${formatUnit(disk.size)})`, 'wrong_state');
     }
-    return { inst, disk, index, delta: amount, target: disk.size + amount };
+    const target = op.absolute ? amount : disk.size + amount;
+    // ComputeIPolicyDiskSizesViolation: only the disks are checked against the group's policy.
+    const sizes = inst.disks.map((d) => (d.uuid === disk.uuid ? target : d.size));
+    const violations = specViolations(groupIPolicy(ctx.cfg, primaryNode(ctx.cfg, inst).group),
+      { 'disk-count': sizes.length, 'disk-size': sizes }, inst.disks.map((d) => d.dev_type));
+    if (violations.length) {
+      const msg = `Growing disk ${op.disk} violates policy: ${violations.join(', ')}`;
+      if (!op.ignore_ipolicy) throw new OpPrereqError(msg, 'wrong_input');
+      void logWarning(ctx, msg);
+    }
+    return { inst, disk, index, delta: target - disk.size, target };
   },
   async exec({ inst, disk, index, delta, target }, op, ctx) {
     const node = primaryNode(ctx.cfg, inst);

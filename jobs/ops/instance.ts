@@ -17,8 +17,7 @@ import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
 import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
 import { STEP } from '../node-rpc.ts';
-import { specViolations } from '../ipolicy.ts';
-import { fillIPolicy } from '../../src/defaults.ts';
+import { groupIPolicy, specViolations } from '../ipolicy.ts';
 
 /** Lock the instance and its nodes (Ganeti locks them at node level too). */
 function instanceLocks(op: Opcode, cfg: ConfigStore): LockRequest[] {
@@ -177,7 +176,7 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
 
     // The node group's instance policy (cluster policy filled with the group's own).
     const group = cfg.groups.get(pnode.group);
-    const violations = specViolations(fillIPolicy(cluster.ipolicy, group?.ipolicy), {
+    const violations = specViolations(groupIPolicy(cfg, pnode.group), {
       'memory-size': be.maxmem as number, 'cpu-count': be.vcpus as number, 'disk-count': disks.length,
       'disk-size': disks.map((d) => d.size), 'nic-count': nics.length, 'spindle-use': be.spindle_use as number,
     }, disks.map(() => template));
