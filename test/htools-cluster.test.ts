@@ -14,10 +14,9 @@
 // hbal -L / -X (execute the moves through luxi) are not exercised: they talk
 // to luxid's socket, which rapid does not provide; RAPI is the interface here.
 import test, { type ExecutionContext } from 'ava';
-import fs from 'node:fs';
 import { startCluster, createBody, WRITER, NODE, type TestCluster } from './helpers/cluster.ts';
 import { rapi, waitForJob } from './helpers/http.ts';
-import { htool as tool, keyValues } from './helpers/htools.ts';
+import { htool as tool, htoolsInstalled, keyValues } from './helpers/htools.ts';
 
 const N2 = 'node2.example.com';
 const N3 = 'node3.example.com';
@@ -100,12 +99,7 @@ test.after.always(async () => { await c?.stop(); });
 
 test('htools read a 3-node cluster and hbal\'s moves, run through RAPI, balance it', async (t) => {
   t.timeout(300_000);
-  for (const name of ['hinfo', 'hbal', 'hspace', 'hcheck', 'hroller']) {
-    if (!fs.existsSync(`/usr/bin/${name}`)) {
-      t.fail(`/usr/bin/${name} missing: install ganeti-htools`);
-      return;
-    }
-  }
+  if (!htoolsInstalled(t)) return;
   c = await startCluster({}, [N2, N3]);
   const url = `https://${WRITER.user}:${WRITER.password}@127.0.0.1:${c.rapid.port}`;
   await createInstances(t, c);

@@ -4,9 +4,8 @@
 // groups, nodes and instances makes them fail, so exit status, stderr and the
 // parsed output are the assertions.
 import test, { type ExecutionContext } from 'ava';
-import fs from 'node:fs';
 import { rapi, waitForJob } from './helpers/http.ts';
-import { htool as tool, keyValues, unexpectedStderr } from './helpers/htools.ts';
+import { htool as tool, htoolsInstalled, keyValues, unexpectedStderr } from './helpers/htools.ts';
 import { runProgram } from './helpers/run.ts';
 import { startRapid, type RapidProc } from './helpers/rapid.ts';
 import { startRedis } from './helpers/redis.ts';
@@ -55,12 +54,7 @@ async function createInstances(t: ExecutionContext, rapid: RapidProc): Promise<v
 
 test('htools read the cluster through rapid', async (t) => {
   t.timeout(120_000);
-  for (const name of ['hinfo', 'hbal', 'hspace', 'hcheck', 'hroller']) {
-    if (!fs.existsSync(`/usr/bin/${name}`)) {
-      t.fail(`/usr/bin/${name} missing: install ganeti-htools`);
-      return;
-    }
-  }
+  if (!htoolsInstalled(t)) return;
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const rapid = await startRapid({

@@ -309,12 +309,17 @@ export const INSTANCE_FIELDS: FieldTable<InstanceRow> = table<InstanceRow>([
 // Nodes.
 
 /** One node being queried; its bulk dict (rapi/views.ts) is built on first use. */
-export class NodeRow {
+/** A config object being queried, with its bulk RAPI dict (rapi/views.ts) built on first use. */
+abstract class DictRow<T> {
   private d: Record<string, unknown> | undefined;
-  constructor(readonly s: Snapshot, readonly node: Node) {}
+  constructor(readonly s: Snapshot, protected readonly obj: T, private readonly build: (s: Snapshot, o: T) => Record<string, unknown>) {}
   get dict(): Record<string, unknown> {
-    return (this.d ??= nodeDict(this.s, this.node));
+    return (this.d ??= this.build(this.s, this.obj));
   }
+}
+
+export class NodeRow extends DictRow<Node> {
+  constructor(s: Snapshot, readonly node: Node) { super(s, node, nodeDict); }
 }
 
 /** A value the node reports: offline nodes are not asked, silent ones give no data. */
@@ -375,13 +380,8 @@ export const NODE_FIELDS: FieldTable<NodeRow> = table<NodeRow>([
 // ---------------------------------------------------------------------------
 // Node groups.
 
-/** One node group being queried; its bulk dict (rapi/views.ts) is built on first use. */
-export class GroupRow {
-  private d: Record<string, unknown> | undefined;
-  constructor(readonly s: Snapshot, readonly group: NodeGroup) {}
-  get dict(): Record<string, unknown> {
-    return (this.d ??= groupDict(this.s, this.group));
-  }
+export class GroupRow extends DictRow<NodeGroup> {
+  constructor(s: Snapshot, readonly group: NodeGroup) { super(s, group, groupDict); }
 }
 
 export const GROUP_FIELDS: FieldTable<GroupRow> = table<GroupRow>([
@@ -407,13 +407,8 @@ export const GROUP_FIELDS: FieldTable<GroupRow> = table<GroupRow>([
 // ---------------------------------------------------------------------------
 // Networks.
 
-/** One network being queried; its bulk dict (rapi/views.ts) is built on first use. */
-export class NetworkRow {
-  private d: Record<string, unknown> | undefined;
-  constructor(readonly s: Snapshot, readonly net: Network) {}
-  get dict(): Record<string, unknown> {
-    return (this.d ??= networkDict(this.s, this.net));
-  }
+export class NetworkRow extends DictRow<Network> {
+  constructor(s: Snapshot, readonly net: Network) { super(s, net, networkDict); }
 }
 
 export const NETWORK_FIELDS: FieldTable<NetworkRow> = table<NetworkRow>([

@@ -4,6 +4,7 @@
 // system its storage lives on, which holds more than the instances' disks).
 // A memory mismatch is not excused: the fake hypervisor accounts memory exactly.
 import type { ExecutionContext } from 'ava';
+import { existsSync } from 'node:fs';
 import { runProgram, type Run } from './run.ts';
 
 export function unexpectedStderr(stderr: string): string[] {
@@ -32,4 +33,15 @@ export function keyValues(out: string): Record<string, string> {
     if (m) kv[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1');
   }
   return kv;
+}
+
+/** Fails the test (never skips it) when the htools package is not installed. */
+export function htoolsInstalled(t: ExecutionContext): boolean {
+  for (const name of ['hinfo', 'hbal', 'hspace', 'hcheck', 'hroller']) {
+    if (!existsSync(`/usr/bin/${name}`)) {
+      t.fail(`/usr/bin/${name} missing: install ganeti-htools`);
+      return false;
+    }
+  }
+  return true;
 }
