@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 
 export type FileTemplate = 'file' | 'sharedfile';
@@ -277,8 +278,8 @@ class Blocks {
   }
 }
 
-/** Send one image to a receiver; resolves with the bytes the receiver stored. */
-export function sendImage(source: string, host: string, port: number, magic: string, file: string, timeoutMs: number): Promise<number> {
+/** Send one image (a file, or a stream such as an OS export script's output) to a receiver; resolves with the bytes the receiver stored. */
+export function sendImage(source: string | Readable, host: string, port: number, magic: string, file: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host, port });
     let answer = '';
@@ -288,7 +289,7 @@ export function sendImage(source: string, host: string, port: number, magic: str
     sock.on('data', (b: Buffer) => { answer += b.toString('utf8'); });
     sock.once('connect', () => {
       sock.write(`${magic} ${file}\n`);
-      const input = createReadStream(source, { highWaterMark: CHUNK });
+      const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: CHUNK }) : source;
       input.once('error', fail);
       input.pipe(sock);
     });

@@ -48,6 +48,13 @@ export interface HypervisorDriver {
   finalizeMigrationDst(spec: InstanceSpecLike, info: unknown, success: boolean): Promise<void>;
   finalizeMigrationSource(spec: InstanceSpecLike, success: boolean, live: boolean): Promise<void>;
 
+  /** A running guest's disk file grew: let the guest see the new size now (Ganeti waits for a restart). */
+  diskGrown?(name: string, diskPath: string, bytes: number): Promise<void>;
+  /** The guest's recent console output, newest last (`length` -1: all that is kept); drivers without one have none. */
+  consoleOutput?(name: string, length: number): Promise<Buffer>;
+  /** Forgets the kept console output. */
+  clearConsoleOutput?(name: string): Promise<void>;
+
   /** Only drivers that can change a running guest's devices have this (Ganeti: KVM). */
   hotplug?(spec: InstanceSpecLike, action: HotplugAction, target: 'disk' | 'nic', device: unknown, seq: number): Promise<void>;
 }

@@ -1,6 +1,7 @@
 // Facts about the host machine, read the way Ganeti's hv_base.GetLinuxNodeInfo
 // reads them (/proc/meminfo, CPU count).
 import { readFile } from 'node:fs/promises';
+import fs from 'node:fs';
 import os from 'node:os';
 
 export interface HostMemory { total: number; available: number }
@@ -18,4 +19,14 @@ export async function hostMemory(): Promise<HostMemory> {
 
 export function hostCpus(): { ctotal: number; cnos: number; cnodes: number; csockets: number } {
   return { ctotal: os.cpus().length, cnos: 1, cnodes: 1, csockets: 1 };
+}
+
+/** A live, non-zombie process (kill(pid, 0) succeeds on zombies too). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
 }

@@ -11,6 +11,7 @@
 // - ACPI off is the machine property `acpi=off` (QEMU deprecates -no-acpi);
 // - socket options use QEMU's current `server=on,wait=off` spelling.
 import { isIPv4, isIPv6 } from 'node:net';
+import path from 'node:path';
 import { HypervisorFailure } from './driver.ts';
 import { KVM_SCSI_DEVICE_TYPES, checkKvmParameterSyntax, defaultMachine, isUrl, pyValue } from './kvm-params.ts';
 
@@ -37,6 +38,22 @@ export interface KvmPaths {
   serialLog: string;
   qga: string;
   log: string;
+}
+
+/** Ganeti's kvm-hypervisor run-directory layout for one guest (see kvm.ts). */
+export function kvmPaths(runDir: string, name: string): KvmPaths & { runtime: string; shutdown: string } {
+  return {
+    pidfile: path.join(runDir, 'pid', name),
+    monitor: path.join(runDir, 'ctrl', `${name}.monitor`),
+    qmp: path.join(runDir, 'ctrl', `${name}.qmp`),
+    kvmd: path.join(runDir, 'ctrl', `${name}.kvmd`),
+    serial: path.join(runDir, 'ctrl', `${name}.serial`),
+    qga: path.join(runDir, 'ctrl', `${name}.qga`),
+    shutdown: path.join(runDir, 'ctrl', `${name}.shutdown`),
+    serialLog: path.join(runDir, 'log', `${name}.serial.log`),
+    log: path.join(runDir, 'log', `${name}.log`),
+    runtime: path.join(runDir, 'conf', `${name}.runtime`),
+  };
 }
 
 export interface KvmDiskInput {

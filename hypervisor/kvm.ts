@@ -19,8 +19,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { InstanceRuntime } from '../src/model.ts';
 import { HypervisorFailure, type HostInfo, type HypervisorDriver, type InstanceSpecLike, type MigrationStatus } from './driver.ts';
-import { hostCpus, hostMemory } from './host.ts';
-import { buildKvmCommand, KvmUnsupportedError, type KvmAccel, type KvmPaths, type QemuFacts } from './kvm-cmdline.ts';
+import { hostCpus, hostMemory, processAlive } from './host.ts';
+
+export { processAlive };
+import { buildKvmCommand, kvmPaths, KvmUnsupportedError, type KvmAccel, type KvmPaths, type QemuFacts } from './kvm-cmdline.ts';
+import { clearSerialLog, readSerialLog } from './kvm-console.ts';
+import { incomingArgv, KvmMigration } from './kvm-migration.ts';
 import { validateKvmParameters, type KvmHostFacts } from './kvm-params.ts';
 import { QmpClient, type QmpEvent } from './qmp.ts';
 
@@ -28,8 +32,8 @@ const execFileP = promisify(execFile);
 
 export interface KvmOptions {
   runDir: string;
-  /** Node setting; `auto` lets each instance's kvm_flag decide. */
-  accel?: KvmAccel;
+  /** Node setting; `auto` lets each instance's kvm_flag decide; a function decides at the first start (a boot probe). */
+  accel?: KvmAccel | (() => Promise<KvmAccel>);
   /** backend.InstanceShutdown re-sends the ACPI power button this often. */
   powerdownIntervalMs?: number;
   /** SIGTERM to SIGKILL, when a guest is forced off. */
@@ -40,8 +44,8 @@ export interface KvmOptions {
   onExit?: (name: string) => void;
 }
 
-/** Saved at start: what soft reboot re-runs and what stop and list need later. */
-interface KvmRuntimeFile {
+/** Saved at start: what soft reboot re-runs, what stop and list need later, what migration hands over. */
+export interface KvmRuntimeFile {
   argv: string[];
   hvparams: Record<string, unknown>;
   paused: boolean;
@@ -72,16 +76,6 @@ export function tapName(nicUuid: string): string {
   return `rt${nicUuid.replace(/-/g, '').slice(0, 12)}`;
 }
 
-/** A live, non-zombie process (kill(pid, 0) succeeds on zombies too). */
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
-
 /** hv_kvm._InstancePidInfo: the instance name, memory and vCPUs from QEMU's command line. */
 function pidInfo(pid: number): { name: string; memory: number; vcpus: number } | null {
   if (!processAlive(pid)) return null;
@@ -106,7 +100,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class KvmHypervisor implements HypervisorDriver {
   readonly name = 'kvm';
-  private readonly accel: KvmAccel;
+  /** The node's accelerator setting, decided once (a probe may take seconds). */
+  private readonly accel: () => Promise<KvmAccel>;
   private readonly powerdownIntervalMs: number;
   private readonly killGraceMs: number;
   private readonly qmpTimeoutMs: number;
@@ -117,29 +112,33 @@ export class KvmHypervisor implements HypervisorDriver {
   private facts = new Map<string, Promise<QemuFacts>>();
   /** After close(), list() adopts nothing. */
   private closing = false;
+  private readonly migration: KvmMigration;
 
   constructor(private o: KvmOptions) {
-    this.accel = o.accel ?? 'auto';
+    const setting = o.accel ?? 'auto';
+    let decided: Promise<KvmAccel> | undefined;
+    this.accel = typeof setting === 'function' ? () => (decided ??= setting()) : () => Promise.resolve(setting);
     this.powerdownIntervalMs = o.powerdownIntervalMs ?? 5_000;
     this.killGraceMs = o.killGraceMs ?? 5_000;
     this.qmpTimeoutMs = o.qmpTimeoutMs ?? 10_000;
+    this.migration = new KvmMigration({
+      runDir: o.runDir,
+      qmpTimeoutMs: this.qmpTimeoutMs,
+      alive: (name) => this.alive(name),
+      monitor: async (name) => (this.monitors.get(name) ?? (await this.attach(name, true)))!.qmp,
+      readRuntime: (name) => this.readRuntime(name),
+      launch: (name, rt, incoming) => this.launch(name, rt, incoming),
+      kill: async (name) => {
+        const a = await this.alive(name);
+        if (a) await this.forceOff(name, a.pid);
+        await this.removeRuntimeFiles(name);
+      },
+    });
   }
 
   paths(name: string): KvmPaths & { runtime: string; shutdown: string } {
     if (!VALID_NAME.test(name)) throw new HypervisorFailure(`Invalid instance name '${name}'`);
-    const d = this.o.runDir;
-    return {
-      pidfile: path.join(d, 'pid', name),
-      monitor: path.join(d, 'ctrl', `${name}.monitor`),
-      qmp: path.join(d, 'ctrl', `${name}.qmp`),
-      kvmd: path.join(d, 'ctrl', `${name}.kvmd`),
-      serial: path.join(d, 'ctrl', `${name}.serial`),
-      qga: path.join(d, 'ctrl', `${name}.qga`),
-      shutdown: path.join(d, 'ctrl', `${name}.shutdown`),
-      serialLog: path.join(d, 'log', `${name}.serial.log`),
-      log: path.join(d, 'log', `${name}.log`),
-      runtime: path.join(d, 'conf', `${name}.runtime`),
-    };
+    return kvmPaths(this.o.runDir, name);
   }
 
   /** The guest's QEMU process id while it runs. */
@@ -212,32 +211,56 @@ export class KvmHypervisor implements HypervisorDriver {
     return { mtotal: mem.total, mnode: Math.max(0, mem.total - mem.available - guests), mfree: mem.available, ...hostCpus() };
   }
 
+  /** QMP block_resize on the drive backed by `diskPath`; virtio-blk tells the guest at once. */
+  diskGrown(name: string, diskPath: string, bytes: number): Promise<void> {
+    return this.locked(name, async () => {
+      if (!(await this.alive(name))) return;
+      const m = this.monitors.get(name) ?? (await this.attach(name, true));
+      const blocks = (await m!.qmp.execute('query-block', undefined, { timeoutMs: this.qmpTimeoutMs })) as { device: string; inserted?: { file: string } }[];
+      const drive = blocks.find((b) => b.inserted && path.resolve(b.inserted.file) === path.resolve(diskPath));
+      if (!drive) throw new HypervisorFailure(`Instance ${name} has no drive for ${diskPath}`);
+      await m!.qmp.execute('block_resize', { device: drive.device, size: bytes }, { timeoutMs: this.qmpTimeoutMs });
+    });
+  }
+
+  consoleOutput(name: string, length: number): Promise<Buffer> {
+    this.paths(name);
+    return readSerialLog(this.o.runDir, name, length);
+  }
+
+  clearConsoleOutput(name: string): Promise<void> {
+    this.paths(name);
+    return clearSerialLog(this.o.runDir, name);
+  }
+
   balloon(): Promise<void> {
     return notYet('memory ballooning');
   }
 
-  migrationInfo(): Promise<unknown> {
-    return notYet('live migration');
+  // Live migration: kvm-migration.ts, one step at a time per guest like every other operation.
+
+  migrationInfo(spec: InstanceSpecLike): Promise<unknown> {
+    return this.locked(spec.name, () => this.migration.info(spec));
   }
 
-  acceptInstance(): Promise<void> {
-    return notYet('live migration');
+  acceptInstance(spec: InstanceSpecLike, info: unknown, targetIp: string): Promise<void> {
+    return this.locked(spec.name, () => this.migration.accept(spec, info, targetIp));
   }
 
-  migrateInstance(): Promise<void> {
-    return notYet('live migration');
+  migrateInstance(spec: InstanceSpecLike, targetIp: string, live: boolean): Promise<void> {
+    return this.locked(spec.name, () => this.migration.migrate(spec, targetIp, live));
   }
 
-  migrationStatus(): Promise<MigrationStatus> {
-    return notYet('live migration');
+  migrationStatus(spec: InstanceSpecLike): Promise<MigrationStatus> {
+    return this.locked(spec.name, () => this.migration.status(spec));
   }
 
-  finalizeMigrationDst(): Promise<void> {
-    return notYet('live migration');
+  finalizeMigrationDst(spec: InstanceSpecLike, _info: unknown, success: boolean): Promise<void> {
+    return this.locked(spec.name, () => this.migration.finalizeDst(spec, success));
   }
 
-  finalizeMigrationSource(): Promise<void> {
-    return notYet('live migration');
+  finalizeMigrationSource(spec: InstanceSpecLike, success: boolean): Promise<void> {
+    return this.locked(spec.name, () => this.migration.finalizeSrc(spec, success));
   }
 
   /** Lets go of every monitor; guests keep running (a worker's orderly exit). */
@@ -305,14 +328,18 @@ export class KvmHypervisor implements HypervisorDriver {
         disks: spec.disks.map((d, i) => ({ uuid: d.uuid, mode: d.mode, path: opts.diskPaths[i]!, template: templateOf(d.logical_id, spec) })),
         nics,
       },
-      paths: p, qemu, accel: this.accel, paused: true, daemonize: true,
+      paths: p, qemu, accel: await this.accel(), paused: true, daemonize: true,
       interfaceIPv4: interfaceIPv4,
     });
     await this.launch(name, { argv, hvparams: hvp, paused: opts.paused, nics: nics.map(({ tap, link }) => ({ tap, link })) });
   }
 
-  /** hv_kvm._ExecuteKVMRuntime after the argv exists: run, set up, continue. */
-  private async launch(name: string, rt: KvmRuntimeFile): Promise<void> {
+  /**
+   * hv_kvm._ExecuteKVMRuntime after the argv exists: run, set up, continue.
+   * `incoming`: a migration target, which waits for the guest's state instead
+   * (the runtime saved is still the plain one, for later soft reboots).
+   */
+  private async launch(name: string, rt: KvmRuntimeFile, incoming?: { host: string; port: number }): Promise<void> {
     const p = this.paths(name);
     await Promise.all(['pid', 'ctrl', 'conf', 'log'].map((d) => mkdir(path.join(this.o.runDir, d), { recursive: true })));
     await this.removeRuntimeFiles(name);
@@ -326,7 +353,8 @@ export class KvmHypervisor implements HypervisorDriver {
     let code: number | null;
     try {
       code = await new Promise<number | null>((resolve, reject) => {
-        const child = spawn(rt.argv[0]!, rt.argv.slice(1), { stdio: ['ignore', log.fd, log.fd] });
+        const argv = incoming ? incomingArgv(rt.argv, incoming.host, incoming.port) : rt.argv;
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log.fd, log.fd] });
         child.once('error', reject);
         child.once('exit', (c, sig) => resolve(sig ? 128 : c));
       });
@@ -357,7 +385,7 @@ export class KvmHypervisor implements HypervisorDriver {
         const pw = (await readFile(String(rt.hvparams.vnc_password_file), 'utf8')).split('\n')[0]!;
         await m.qmp.execute('set_password', { protocol: 'vnc', password: pw }, { timeoutMs: this.qmpTimeoutMs });
       }
-      if (!rt.paused) await m.qmp.execute('cont', undefined, { timeoutMs: this.qmpTimeoutMs });
+      if (!rt.paused && !incoming) await m.qmp.execute('cont', undefined, { timeoutMs: this.qmpTimeoutMs });
     } catch (err) {
       await this.forceOff(name, a.pid);
       await this.removeRuntimeFiles(name);

@@ -105,6 +105,8 @@ export const RESOURCE_PERMISSIONS: Readonly<Record<string, Readonly<Partial<Reco
   instances_name_modify: { PUT: 'instances.modify' },
   instances_name_disk_grow: { POST: 'instances.grow_disk' },
   instances_name_console: { GET: 'instances.query.console' },
+  // rapid: the serial output kept per instance (Shaken Fist's consoledata).
+  instances_name_consoledata: { GET: 'instances.query.console', DELETE: 'instances.modify' },
   instances_name_tags: TAGS,
 
   query: { GET: 'query.all', PUT: 'query.all' },

@@ -19,11 +19,15 @@ export interface Call {
   name: string;
 }
 
-/** A pre-serialised JSON body (cached reads): the HTTP layer sends its bytes as they are. */
-export class RawJson {
-  readonly bytes: Buffer;
+/** A body the HTTP layer sends as it is, with its own content type. */
+export class RawBody {
+  constructor(readonly bytes: Buffer, readonly contentType: string) {}
+}
+
+/** A pre-serialised JSON body (cached reads). */
+export class RawJson extends RawBody {
   constructor(text: string) {
-    this.bytes = Buffer.from(`${text}\n`);
+    super(Buffer.from(`${text}\n`), 'application/json');
   }
 }
 

@@ -7,7 +7,7 @@ import { HttpError, notFound, notImplemented, toHttpError, badRequest } from './
 import { readBody, parseBody } from './body.ts';
 import { authorize } from './auth.ts';
 import { RapiRequest } from './request.ts';
-import { METHODS, RawJson, type Method, type Resource } from './resource.ts';
+import { METHODS, RawBody, type Method, type Resource } from './resource.ts';
 import type { Services } from './services.ts';
 import type { UsersFile } from './users.ts';
 import type { TokenStore } from './tokens.ts';
@@ -63,8 +63,8 @@ export function createApp(o: ServerOptions): Koa {
       const req = new RapiRequest(ctx.method, ctx.path, params, new URLSearchParams(ctx.querystring), body, user);
       const result = await def.handle({ req, svc: o.svc, name: r.name });
       ctx.status = 200;
-      ctx.body = result instanceof RawJson ? result.bytes : `${JSON.stringify(result ?? null)}\n`;
-      ctx.set('Content-Type', 'application/json');
+      ctx.body = result instanceof RawBody ? result.bytes : `${JSON.stringify(result ?? null)}\n`;
+      ctx.set('Content-Type', result instanceof RawBody ? result.contentType : 'application/json');
     });
   }
   app.use(router.routes());

@@ -6,6 +6,7 @@ import type { JobQueue } from '../jobs/queue.ts';
 import type { JobWatch } from '../jobs/watch.ts';
 import type { Opcode } from '../jobs/opcodes.ts';
 import type { FilterRules } from '../jobs/filters.ts';
+import type { NodeCall } from '../jobs/node-rpc.ts';
 
 export interface Services {
   cfg: ConfigStore;
@@ -18,6 +19,8 @@ export interface Services {
   submit(ops: Opcode[]): Promise<number>;
   /** OS definitions available on every vm-capable node that answers. */
   osList(): Promise<{ name: string; variants: string[] }[]>;
+  /** A read-only step on a node's worker (reads that need the node, not a job). */
+  node: NodeCall;
   /** The exports a node holds (asked of its worker). */
   exportList(nodeName: string): Promise<string[]>;
 }

@@ -397,6 +397,12 @@ export function instanceDict(s: Snapshot, inst: Instance): Record<string, unknow
 export type NodeRoleLetter = 'M' | 'C' | 'D' | 'O' | 'R';
 
 /** Config.hs getNodeRole: the first matching role wins. */
+/** Cluster ⊕ group ⊕ node ndparams (Ganeti's FillND); null for a node without a group. */
+export function nodeNdParams(s: Snapshot, node: Node): Params | null {
+  const group = s.groups.get(node.group);
+  return group ? fillDict(groupNdParams(derived(s), group), node.ndparams) : null;
+}
+
 export function nodeRole(s: Snapshot, node: Node): NodeRoleLetter {
   if (node.uuid === s.cluster.master_node) return 'M';
   if (node.master_candidate) return 'C';
@@ -455,10 +461,7 @@ const NODE_GETTERS: Getters<NField, NodeCtx> = {
   'sinst_list': sinst,
   'master_capable': (c) => c.node.master_capable,
   'vm_capable': (c) => c.node.vm_capable,
-  'ndparams': (c) => {
-    const group = c.s.groups.get(c.node.group);
-    return group ? fillDict(groupNdParams(c.d, group), c.node.ndparams) : null;
-  },
+  'ndparams': (c) => nodeNdParams(c.s, c.node),
   'group.uuid': (c) => c.node.group,
   'ctime': (c) => c.node.ctime,
   'mtime': (c) => c.node.mtime,

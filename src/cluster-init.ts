@@ -37,6 +37,11 @@ export async function ensureCluster(cfg: ConfigStore, redis: Redis, settings: Se
     name: os.hostname(), masterNodeUuid: node.uuid, hypervisors: settings.hypervisors,
     fileStorageDir: path.join(settings.dataDir, 'storage'), sharedFileStorageDir: path.join(settings.dataDir, 'shared-storage'), now,
   });
+  // Ganeti's default kernel (/boot/vmlinuz-3-kvmU) is one an admin installs
+  // for Ganeti; without it, guests boot from their own disk (what rapid's
+  // built-in OS installs), as after `gnt-cluster init -H kvm:kernel_path=`.
+  const kvm = cluster.hvparams.kvm;
+  if (kvm && !existsSync(String(kvm.kernel_path))) cluster.hvparams.kvm = { ...kvm, kernel_path: '', initrd_path: '' };
   await cfg.commit([
     { kind: 'nodegroup', obj: group, isNew: true },
     { kind: 'node', obj: node, isNew: true },

@@ -19,3 +19,8 @@ export function filledBeParams(cluster: Cluster, inst: Pick<Instance, 'beparams'
 export function filledNicParams(cluster: Cluster, nic: Pick<Nic, 'nicparams'>): Params {
   return fillDict(cluster.nicparams.default, nic.nicparams);
 }
+
+/** SimpleFillOS: the OS's cluster defaults, then its variant's ("name+variant"), then `params`. */
+export function filledOsParams(cluster: Cluster, os: string, params: Params): Params {
+  return fillDict(fillDict(cluster.osparams[os.split('+')[0]!], cluster.osparams[os]), params);
+}

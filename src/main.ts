@@ -25,6 +25,7 @@ import { FilterRules } from '../jobs/filters.ts';
 import { startExecutor } from './executor-main.ts';
 import { SupervisedChild } from './children.ts';
 import { NodeRpc, STEP } from '../jobs/node-rpc.ts';
+import { gatherOsReports, osDiagnoseRows, osInfos } from '../jobs/ops/os.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VERSION = (JSON.parse(readFileSync(path.join(here, '../../package.json'), 'utf8')) as { version: string }).version;
@@ -99,12 +100,11 @@ async function main(): Promise<void> {
     cfg, jobs, queue, watch, filters: new FilterRules(redis), settings, rapidVersion: VERSION,
     submit: (ops) => queue.submit(ops),
     async osList() {
-      const lists = await Promise.all([...cfg.nodes.values()]
-        .filter((n) => n.vm_capable && !n.offline && cfg.liveRuntime(n.uuid))
-        .map((n) => rpc.call(n.name, STEP.osList, {}, 10_000) as Promise<{ name: string; variants: string[] }[]>));
-      // Ganeti lists an OS only if every node has it.
-      return lists.length ? lists[0].filter((os) => lists.every((l) => l.some((o) => o.name === os.name))) : [];
+      // OP_OS_DIAGNOSE(output_fields=["name", "variants"]) without a job; an HTTP client waits for no slow node.
+      const rows = osDiagnoseRows(osInfos(cfg.cluster, await gatherOsReports(cfg, rpc.call, 10_000)), ['name', 'variants'], []);
+      return rows.map(([name, variants]) => ({ name: name as string, variants: variants as string[] }));
     },
+    node: rpc.call,
     exportList: async (nodeName) => (await rpc.call(nodeName, STEP.exportList, {}, 10_000)) as string[],
   };
 

@@ -158,6 +158,8 @@ export interface NodeRuntime {
   cnodes: number;
   csockets: number;
   instances: Record<string, InstanceRuntime>; // by instance name
+  /** Where the node's kvm driver keeps guests' sockets (console commands point there). */
+  kvm_run_dir?: string;
 }
 
 export const nowTs = (): number => Date.now() / 1000;

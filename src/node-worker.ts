@@ -19,12 +19,19 @@ import type { InstanceSpec } from '../jobs/ops/instance-spec.ts';
 import { FakeHypervisor } from '../hypervisor/fake.ts';
 import { HypervisorFailure, type HypervisorDriver } from '../hypervisor/driver.ts';
 import { KvmHypervisor } from '../hypervisor/kvm.ts';
+import { lockRunDir } from '../hypervisor/run-lock.ts';
 import type { KvmAccel } from '../hypervisor/kvm-cmdline.ts';
 import { ExportStore, FileDisks, sendImage } from '../hypervisor/disks.ts';
-import { DEFAULT_OS_SEARCH_PATH, installNoopOs, listOs, runCreate } from '../hypervisor/os.ts';
+import { BUILTIN_OS_DIR, DEFAULT_OS_SEARCH_PATH, retireWrittenNoopOs } from '../hypervisor/os.ts';
+import { OsScripts } from '../hypervisor/os-run.ts';
 import { access, constants as fsConstants, lstat, readdir } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { cachedKvmVerdict } from '../hypervisor/kvm-probe.ts';
 import { isIPv6 } from 'node:net';
+import type { Readable } from 'node:stream';
 
 export interface NodeWorkerOptions {
   redisUrl: string;
@@ -33,13 +40,15 @@ export interface NodeWorkerOptions {
   stateDir: string;
   storageDir: string;
   osSearchPath: string[];
+  /** Where each OS script run leaves its log (Ganeti's /var/log/ganeti/os). */
+  osLogDir: string;
   /** The cluster's shared file storage directory, the same path on every node. */
   sharedStorageDir: string;
   exportDir: string;
   /** The kvm driver's run directory (pidfiles, QMP sockets, serial logs). */
   kvmRunDir: string;
-  /** Already resolved: `auto` is decided by resolveKvmAccel before the worker starts. */
-  kvmAccel: KvmAccel;
+  /** `auto` is settled by resolveKvmAccel: a value, or a boot probe run at the first guest start. */
+  kvmAccel: KvmAccel | (() => Promise<KvmAccel>);
 }
 
 const HEARTBEAT_MS = 2_000;
@@ -80,6 +89,8 @@ export class NodeWorker {
   private kvm: KvmHypervisor;
   private disks: FileDisks;
   private exports: ExportStore;
+  private os: OsScripts;
+  private unlockRunDir: (() => Promise<void>) | undefined;
 
   constructor(private o: NodeWorkerOptions) {
     this.redis = connect(o.redisUrl);
@@ -91,9 +102,11 @@ export class NodeWorker {
     this.drivers = { fake: new FakeHypervisor(o.stateDir), kvm: this.kvm };
     this.disks = new FileDisks({ file: o.storageDir, sharedfile: o.sharedStorageDir });
     this.exports = new ExportStore(o.exportDir);
+    this.os = new OsScripts({ searchPath: o.osSearchPath, logDir: o.osLogDir });
   }
 
   async start(): Promise<void> {
+    this.unlockRunDir = await lockRunDir(this.o.kvmRunDir);
     await mkdir(this.o.storageDir, { recursive: true });
     await mkdir(this.o.sharedStorageDir, { recursive: true });
     await this.heartbeat();
@@ -140,6 +153,13 @@ export class NodeWorker {
         return this.driver(spec.hypervisor).reboot(spec, a.type as 'soft' | 'hard', Number(a.timeout ?? 120), this.diskPaths(spec));
       case STEP.instanceInfo:
         return (await this.driver(a.hypervisor).list())[String(a.name)] ?? null;
+      case STEP.consoleOutput: {
+        // Base64: serial output is bytes, and step results travel as JSON.
+        const d = this.driver(a.hypervisor);
+        return d.consoleOutput ? (await d.consoleOutput(String(a.name), Number(a.length))).toString('base64') : '';
+      }
+      case STEP.consoleClear:
+        return this.driver(a.hypervisor).clearConsoleOutput?.(String(a.name)) ?? null;
       case STEP.disksCreate: {
         const made: unknown[] = [];
         try {
@@ -153,19 +173,16 @@ export class NodeWorker {
       case STEP.disksRemove:
         for (const d of spec.disks) await this.disks.remove(d.logical_id, spec.disk_template);
         return null;
-      case STEP.osList:
-        return (await listOs(this.o.osSearchPath)).map((o) => ({ name: o.name, variants: o.variants }));
-      case STEP.osInstall: {
-        const base = spec.os.split('+')[0];
-        const def = (await listOs(this.o.osSearchPath)).find((o) => o.name === base);
-        if (!def) throw new StepError('OpExecError', `OS '${base}' not found on node ${this.o.nodeName}`);
-        await runCreate(def, {
-          instanceName: spec.name, hypervisor: spec.hypervisor, os: spec.os, osparams: spec.osparams,
-          disks: spec.disks.map((d) => ({ path: this.disks.pathOf(d.logical_id, spec.disk_template), mode: d.mode })), nics: spec.nics,
-          reinstall: a.reinstall === true,
-        });
+      case STEP.osDiagnose:
+        return this.os.diagnose();
+      case STEP.osInstall:
+        await this.os.add(spec, this.diskPaths(spec), a.reinstall === true, Number(a.debug ?? 0));
         return null;
-      }
+      case STEP.osRename:
+        await this.os.rename(spec, this.diskPaths(spec), String(a.old_name), Number(a.debug ?? 0));
+        return null;
+      case STEP.osValidate:
+        return this.os.validate(a.required === true, String(a.name), a.checks as string[], a.osparams as Record<string, unknown>, a.force_variant === true);
       case STEP.delay:
         await new Promise((r) => setTimeout(r, Number(a.duration) * 1000));
         return null;
@@ -197,16 +214,26 @@ export class NodeWorker {
         // Per disk [ok, path or failure], so the master can report each one as Ganeti does.
         return Promise.all(spec.disks.map((d) => this.disks.assemble(d.logical_id, spec.disk_template)
           .then((p) => [true, p], (e: Error) => [false, e.message])));
-      case STEP.disksGrow:
-        return this.disks.grow(a.logical_id, Number(a.amount), a.dryrun === true, String(a.template));
+      case STEP.disksGrow: {
+        const bytes = await this.disks.grow(a.logical_id, Number(a.amount), a.dryrun === true, String(a.template));
+        // A running guest sees its disk grow at once.
+        if (!a.dryrun && a.instance) await this.driver(a.hypervisor).diskGrown?.(String(a.instance), this.disks.pathOf(a.logical_id, String(a.template)), bytes);
+        return bytes;
+      }
       case STEP.disksRenameDir:
         return this.disks.renameDir(String(a.from), String(a.to), String(a.template));
       case STEP.disksConvert:
         return this.disks.copy(a.from as { logicalId: unknown; template: string }, a.to as { logicalId: unknown; template: string });
       case STEP.exportReceive:
         return this.exports.receive(String(a.instance), a.files as string[], String(a.magic), Number(a.timeout) * 1000);
-      case STEP.exportSend:
-        return sendImage(this.disks.pathOf(a.logical_id, String(a.template)), String(a.host), Number(a.port), String(a.magic), String(a.file), Number(a.timeout) * 1000);
+      case STEP.exportSend: {
+        const send = (source: string | Readable) => sendImage(source, String(a.host), Number(a.port), String(a.magic), String(a.file), Number(a.timeout) * 1000);
+        // An instance with an OS exports what its export script writes (Ganeti's IEIO_SCRIPT).
+        if (!spec?.os) return send(this.disks.pathOf(a.logical_id, String(a.template)));
+        const out = await this.os.exportDisk(spec, this.diskPaths(spec), Number(a.index));
+        const [bytes] = await Promise.all([send(out.stream).catch((err) => { out.abort(); throw err; }), out.done]);
+        return bytes;
+      }
       case STEP.exportFinalize:
         return this.exports.finalize(String(a.instance), String(a.config));
       case STEP.exportList:
@@ -264,6 +291,7 @@ export class NodeWorker {
     return {
       node: this.o.nodeUuid, heartbeat: Date.now(), ...hosts[0]!, mfree: least('mfree'), mnode: least('mnode'),
       dtotal: mib(fs.blocks), dfree: mib(fs.bavail), instances: Object.assign({}, ...lists),
+      kvm_run_dir: this.o.kvmRunDir,
     };
   }
 
@@ -283,6 +311,7 @@ export class NodeWorker {
     await this.worker?.close();
     // Lets go of the guests' monitors; the guests keep running for the next worker to adopt.
     await this.kvm.close();
+    await this.unlockRunDir?.();
     await closeQuietly(this.redis);
   }
 }
@@ -335,17 +364,37 @@ async function clusterPlace(env: NodeJS.ProcessEnv, redisUrl: string, name: stri
 /**
  * RAPID_KVM_ACCEL: kvm, tcg or auto (the default). decisions.md: auto means
  * kvm only if a probe guest boots under it. Without a usable /dev/kvm that
- * is settled at once (tcg). A boot probe is not there yet, and an opening
- * /dev/kvm proves nothing (nested PVM hosts open it and hang every stock
- * guest), so auto stays on tcg until it is.
+ * is settled at once (tcg); otherwise the first guest start boots the test
+ * guest under kvm once (the verdict is kept in the run directory).
  */
-async function resolveKvmAccel(value: string | undefined): Promise<KvmAccel> {
+async function resolveKvmAccel(value: string | undefined, runDir: string): Promise<KvmAccel | (() => Promise<KvmAccel>)> {
   const v = (value || 'auto').trim();
   if (v === 'kvm' || v === 'tcg') return v;
   if (v !== 'auto') throw new Error(`RAPID_KVM_ACCEL must be kvm, tcg or auto, not '${v}'`);
   const usable = await access('/dev/kvm', fsConstants.R_OK | fsConstants.W_OK).then(() => true, () => false);
-  if (usable) console.log('rapid-node: RAPID_KVM_ACCEL=auto uses tcg (no kvm boot probe yet); set RAPID_KVM_ACCEL=kvm to use /dev/kvm');
-  return 'tcg';
+  if (!usable) return 'tcg';
+  return async () => {
+    try {
+      const verdict = await cachedKvmVerdict({ dir: runDir, qemu: KVM_BINARY, guest: buildTestGuest, timeoutMs: KVM_PROBE_TIMEOUT_MS });
+      console.log(`rapid-node: RAPID_KVM_ACCEL=auto: ${verdict.usable ? 'kvm' : 'tcg'} (${verdict.detail}${verdict.cached ? ', probed earlier' : ''})`);
+      return verdict.usable ? 'kvm' : 'tcg';
+    } catch (err) {
+      console.log(`rapid-node: RAPID_KVM_ACCEL=auto: tcg (the kvm probe could not run: ${(err as Error).message})`);
+      return 'tcg';
+    }
+  };
+}
+
+const KVM_BINARY = '/usr/bin/qemu-system-x86_64';
+/** A working KVM boots the guest in about a second; tcg in two. */
+const KVM_PROBE_TIMEOUT_MS = 20_000;
+
+/** scripts/build-test-guest.sh (cached), the guest rapid's probe and built-in OS boot. */
+async function buildTestGuest(): Promise<{ kernel: string; initrd: string }> {
+  const repo = path.resolve(fileURLToPath(import.meta.url), '../../..');
+  const { stdout } = await promisify(execFile)('bash', [path.join(repo, 'scripts/build-test-guest.sh')], { maxBuffer: 1 << 20 });
+  const dir = stdout.trim().split('\n').pop()!;
+  return { kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.gz') };
 }
 
 /** Entry point when run as its own process (src/main.ts forks one; more nodes start it by hand). */
@@ -355,16 +404,18 @@ async function main(): Promise<void> {
   const redisUrl = env.REDIS_URL || path.join(dataDir, 'redis', 'redis.sock');
   const name = env.RAPID_NODE_NAME || os.hostname();
   const { nodeUuid, sharedDir } = await clusterPlace(env, redisUrl, name);
-  await installNoopOs(path.join(dataDir, 'os'));
+  await retireWrittenNoopOs(path.join(dataDir, 'os'));
   const w = new NodeWorker({
     redisUrl, nodeName: name, nodeUuid,
     stateDir: path.join(dataDir, 'hv'),
     storageDir: env.RAPID_STORAGE_DIR || path.join(dataDir, 'storage'),
-    osSearchPath: [path.join(dataDir, 'os'), ...(env.RAPID_OS_SEARCH_PATH?.split(':') ?? DEFAULT_OS_SEARCH_PATH)],
+    // The operator's own definitions first, rapid's (noop, rapid-guest) last, so any site OS of the same name wins.
+    osSearchPath: [path.join(dataDir, 'os'), ...(env.RAPID_OS_SEARCH_PATH?.split(':') ?? DEFAULT_OS_SEARCH_PATH), BUILTIN_OS_DIR],
+    osLogDir: path.join(dataDir, 'log', 'os'),
     sharedStorageDir: sharedDir,
     exportDir: env.RAPID_EXPORT_DIR || path.join(dataDir, 'export'),
     kvmRunDir: path.join(dataDir, 'kvm'),
-    kvmAccel: await resolveKvmAccel(env.RAPID_KVM_ACCEL),
+    kvmAccel: await resolveKvmAccel(env.RAPID_KVM_ACCEL, path.join(dataDir, 'kvm')),
   });
   await w.start();
   const shutdown = () => void w.stop().then(() => process.exit(0));

@@ -120,7 +120,9 @@ test.serial('a kvm guest with a file disk sees it; removal leaves neither QEMU n
   const pid = qemuPid(t, name);
   t.truthy(pid);
   await ready(name, 1);
-  const log = fs.readFileSync(path.join(runDir(), 'log', `${name}.serial.log`), 'utf8');
+  // The ready line may still be half written: wait for its end.
+  const file = path.join(runDir(), 'log', `${name}.serial.log`);
+  const log = await until('the whole ready line', () => { const s = fs.readFileSync(file, 'utf8'); return /GUEST-READY[^\n]*\n/.test(s) ? s : ''; }, 30_000);
   t.regex(log, /GUEST-READY[^\n]*disks=vda/, 'the guest has its 32 MiB disk as vda');
   const disks = path.join(c.rapid.dataDir, 'storage', name);
   t.is(fs.readdirSync(disks).length, 1);

@@ -15,6 +15,8 @@ import { buildKvmCommand, deviceId, KvmUnsupportedError, resolveAccel, type KvmC
 import { checkKvmParameterSyntax, KvmParameterError } from '../hypervisor/kvm-params.ts';
 import { KvmHypervisor, processAlive } from '../hypervisor/kvm.ts';
 import { QmpClient, QmpCommandError } from '../hypervisor/qmp.ts';
+import { cachedKvmVerdict, probeAccel } from '../hypervisor/kvm-probe.ts';
+import { lockRunDir, RunDirBusyError } from '../hypervisor/run-lock.ts';
 import { guestSpec, READY, Serial, testGuest } from './helpers/guest.ts';
 import { recordPid, repoRoot, tempDir, unrecordPid, waitExit } from './helpers/pids.ts';
 
@@ -467,4 +469,55 @@ test('start failures say why and leave nothing behind', async (t) => {
     { instanceOf: KvmUnsupportedError, message: "NIC 0 mode='routed' is not supported by rapid's kvm hypervisor: only bridged NICs are implemented" });
   await t.throwsAsync(d.balloon(), { message: "Memory ballooning is not supported by rapid's kvm hypervisor yet" });
   t.deepEqual(await d.list(), {});
+});
+
+// --- accelerator probe and the run-directory lock ------------------------------
+
+test.serial('the accelerator probe sees a guest boot under tcg, and reports one that does not get ready in time', async (t) => {
+  t.timeout(120_000);
+  const g = await testGuest();
+  const qemu = String(HVC_DEFAULTS.kvm!.kvm_path);
+  const ok = await probeAccel({ qemu, ...g, accel: 'tcg', timeoutMs: 60_000 });
+  t.true(ok.usable, ok.detail);
+  t.regex(ok.detail, /booted under tcg/);
+  const slow = await probeAccel({ qemu, ...g, accel: 'tcg', timeoutMs: 200 });
+  t.false(slow.usable);
+  t.regex(slow.detail, /no guest reached GUEST-READY under tcg within 0.2s/);
+  const broken = await probeAccel({ qemu, kernel: g.initrd, initrd: g.initrd, accel: 'tcg', timeoutMs: 30_000 });
+  t.false(broken.usable, 'an initrd is no kernel');
+  t.regex(broken.detail, /QEMU exited/);
+});
+
+test.serial('the kvm verdict is probed once per kernel and QEMU binary, then read back', async (t) => {
+  t.timeout(60_000);
+  const dir = tempDir('rapid-probe-');
+  const qemu = String(HVC_DEFAULTS.kvm!.kvm_path);
+  let built = 0;
+  const guest = async () => { built++; return testGuest(); };
+  // Under kvm the verdict depends on the host (this one's nested KVM hangs guests); either way it is kept.
+  const first = await cachedKvmVerdict({ dir, qemu, guest, timeoutMs: 3_000 });
+  t.false(first.cached);
+  const again = await cachedKvmVerdict({ dir, qemu, guest, timeoutMs: 3_000 });
+  t.true(again.cached);
+  t.is(again.usable, first.usable);
+  t.is(built, 1, 'the second answer needed no guest and no QEMU');
+  t.true(fs.existsSync(path.join(dir, 'accel-probe.json')));
+});
+
+test.serial('one node worker per run directory: a live holder keeps it, a dead one (kill -9) does not', async (t) => {
+  const dir = tempDir('rapid-runlock-');
+  const holder = spawn(process.execPath, ['--input-type=module', '-e',
+    `const { lockRunDir } = await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, 'dist/hypervisor/run-lock.js')).href)});
+     await lockRunDir(${JSON.stringify(dir)}); console.log('locked'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { holder.kill('SIGKILL'); unrecordPid(holder.pid!); });
+  recordPid(holder.pid!, 'run-lock.js');
+  await new Promise<void>((resolve) => holder.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('locked')) resolve(); }));
+  const busy = await t.throwsAsync(lockRunDir(dir), { instanceOf: RunDirBusyError });
+  t.is(busy!.message, `another node worker (pid ${holder.pid}) manages ${dir}`);
+  holder.kill('SIGKILL');
+  await waitExit(holder);
+  const release = await lockRunDir(dir);
+  t.is(fs.readFileSync(path.join(dir, 'worker.lock'), 'utf8').trim(), String(process.pid));
+  await release();
+  t.false(fs.existsSync(path.join(dir, 'worker.lock')));
 });

@@ -2,7 +2,7 @@
 // LUClusterRedistConf) with Ganeti's checks and texts. Whatever the opcode
 // sets is what /2/info shows: a parameter rapid does not model (it reports a
 // fixed value) can only be "set" to that value.
-import { ConfigurationError, OpExecError, OpPrereqError } from '../errors.ts';
+import { ConfigurationError, OpPrereqError } from '../errors.ts';
 import type { Cluster, Node, Params } from '../../src/model.ts';
 import type { Snapshot } from '../../src/store/snapshot.ts';
 import {
@@ -16,12 +16,13 @@ import {
 import { checkIPolicyVsDiskTemplates, updatedIPolicy } from '../ipolicy.ts';
 import { isDict, pyRepr, pyTruthy, sameJson } from '../py.ts';
 import type { Opcode } from '../opcodes.ts';
-import { STEP } from '../node-rpc.ts';
 import { define, type OpContext } from './context.ts';
-import { logInfo, logWarning } from './feedback.ts';
+import { logWarning } from './feedback.ts';
 import { checkDiskAccessModes, verifyDiskParamKeys } from './group-params.ts';
 import { checkHvParams, knownHypervisor } from './hv-params.ts';
 import { BGL, BGL_SHARED } from './lock-requests.ts';
+import { checkOsParams } from './os.ts';
+import { filledOsParams } from '../../src/fill.ts';
 import { IALLOCATORS, candidatePromotions, reportCandidatePool } from './node-actions.ts';
 
 const UIDPOOL_UID_MAX = 4294967295;
@@ -158,20 +159,14 @@ function newNicParams(cfg: Snapshot, update: Params): Params {
   return filled;
 }
 
-/** CheckOSParams on the master: an OS the master does not have is not validated. */
-async function checkOsParamsOnMaster(ctx: OpContext, osNames: string[]): Promise<void> {
-  if (!osNames.length) return;
+/**
+ * LUClusterSetParams: every OS with cluster parameters is validated on the
+ * master (CheckOSParams, not required: an OS the master lacks is skipped),
+ * the parameters filled from the cluster as it was.
+ */
+async function checkOsParamsOnMaster(ctx: OpContext, old: Cluster, osparams: Record<string, Params>): Promise<void> {
   const master = ctx.cfg.nodes.get(ctx.cfg.cluster.master_node)!;
-  let oses: { name: string }[];
-  try {
-    if (!ctx.cfg.liveRuntime(master.uuid)) throw new Error(`Node ${master.name} is not responding (its node worker sends no heartbeat)`);
-    oses = (await ctx.node(master.name, STEP.osList, {}, 30_000)) as { name: string }[];
-  } catch (err) {
-    throw new OpExecError(`OS Parameters validation failed on node ${master.name}: ${(err as Error).message}`);
-  }
-  for (const os of osNames) {
-    if (!oses.some((o) => o.name === os.split('+')[0])) await logInfo(ctx, `OS ${os} not found on node ${master.name}, validation skipped`);
-  }
+  for (const [os, params] of Object.entries(osparams)) await checkOsParams(ctx, [master], false, os, filledOsParams(old, os, params), false);
 }
 
 export const OP_CLUSTER_SET_PARAMS = define<ClusterPlan>({
@@ -259,7 +254,7 @@ export const OP_CLUSTER_SET_PARAMS = define<ClusterPlan>({
         c.osparams[os] = updatedParams(c.osparams[os] ?? {}, params, { useNone: true });
         if (!Object.keys(c.osparams[os]).length) delete c.osparams[os];
       }
-      await checkOsParamsOnMaster(ctx, Object.keys(c.osparams));
+      await checkOsParamsOnMaster(ctx, old, c.osparams);
     }
 
     if (op.enabled_hypervisors !== null) {

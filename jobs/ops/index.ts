@@ -16,9 +16,10 @@ import * as instanceExport from './instance-export.ts';
 import * as nodeActions from './node-actions.ts';
 import * as cluster from './cluster.ts';
 import * as multiAlloc from './multi-alloc.ts';
+import * as os from './os.ts';
 
 const AREAS: Record<string, unknown>[] = [
-  tags, instance, node, testDelay, network, group, instanceModify, instanceMove, instanceDisks, instanceExport, nodeActions, cluster, multiAlloc,
+  tags, instance, node, testDelay, network, group, instanceModify, instanceMove, instanceDisks, instanceExport, nodeActions, cluster, multiAlloc, os,
 ];
 
 const IMPLS: Record<string, OpImpl> = Object.fromEntries(

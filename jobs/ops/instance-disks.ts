@@ -318,7 +318,7 @@ export const OP_INSTANCE_GROW_DISK = define<GrowPlan>({
     const [ok] = await assembleDisks(ctx, inst, [index]);
     if (!ok) throw new OpExecError('Cannot activate block device to grow');
     await ctx.log(`Growing disk ${index} of instance '${inst.name}' by ${formatUnit(delta)} to ${formatUnit(target)}`);
-    const args = { logical_id: disk.logical_id, template: disk.dev_type, amount: delta };
+    const args = { logical_id: disk.logical_id, template: disk.dev_type, amount: delta, instance: inst.name, hypervisor: inst.hypervisor };
     raiseOn(await rpc(ctx, node, STEP.disksGrow, { ...args, dryrun: true }), `Dry-run grow request failed to node ${node.name}`);
     raiseOn(await rpc(ctx, node, STEP.disksGrow, { ...args, dryrun: false }), `Grow request failed to node ${node.name}`);
     const cur = ctx.cfg.instances.get(inst.uuid) ?? inst;

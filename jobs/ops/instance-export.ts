@@ -195,6 +195,8 @@ async function localExport(ctx: OpContext, inst: Instance, source: Node, target:
     await ctx.log(`${label} is sending data on ${source.name}`);
     const r = await rpc<number>(ctx, source, STEP.exportSend, {
       logical_id: d.logical_id, template: d.dev_type, host: target.secondary_ip, port, magic, file: d.uuid, timeout: TRANSFER_TIMEOUT,
+      // With an OS, its export script writes the image (Ganeti's IEIO_SCRIPT); without, the disk is sent as it is.
+      ...(inst.os ? { spec: instanceSpec(ctx.cfg, inst), index: i } : {}),
     });
     if (r.ok) {
       await ctx.log(`${label} finished sending data`);

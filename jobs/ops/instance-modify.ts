@@ -26,10 +26,11 @@ import {
   AddressPool, generateFreeIp, networkWrites, nicNetworkLocks, releaseIp, reserveIp, type PendingNetworks,
 } from './network-ipam.ts';
 import { instanceSpec } from './instance-spec.ts';
-import { checkFreeMemory, checkNameResolves, checkOsOnNode, generateMac } from './instance.ts';
+import { checkFreeMemory, checkNameResolves, generateMac } from './instance.ts';
+import { checkOsParams, osRpc } from './os.ts';
 import {
   INSTANCE_DOWN, INSTANCE_NOT_RUNNING, checkNodeOnline, checkState, createDisks, disksActive, fileStorageDir,
-  formatUnit, instanceOpLocks, newDisk, raiseOn, removeDisks, rpc, specWith, unreachable,
+  formatUnit, instanceOpLocks, newDisk, raiseOn, removeDisks, rpc, specWith,
   waitForSync, FILE_TEMPLATES,
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
@@ -504,9 +505,7 @@ async function setParamsPrereq(op: Opcode, ctx: OpContext): Promise<SetParamsPla
   let osInst: Params | null = null;
   if (Object.keys(os).length) {
     osInst = updatedParams(inst.osparams, os);
-    const down = unreachable(cfg, pnode);
-    if (down) throw new OpExecError(`OS Parameters validation failed on node ${pnode.name}: ${down.msg}`);
-    await checkOsOnNode(ctx, pnode, op.os_name && !op.force ? String(op.os_name) : inst.os);
+    await checkOsParams(ctx, [pnode], true, op.os_name && !op.force ? String(op.os_name) : inst.os, osInst, op.force_variant === true);
   }
   await checkMemory(ctx, op, inst, pnode, beOld, beNew, beProposed, warnings);
 
@@ -714,7 +713,7 @@ export const OP_INSTANCE_RENAME = define<RenamePlan>({
     await checkState(ctx, inst, INSTANCE_NOT_RUNNING, 'cannot rename');
     return { inst, newName };
   },
-  async exec({ inst, newName }, _op, ctx) {
+  async exec({ inst, newName }, op, ctx) {
     const node = primaryNode(ctx.cfg, inst);
     const oldDir = fileStorageDir(inst);
     const moveFiles = oldDir !== null && newName !== inst.name && FILE_TEMPLATES.includes(inst.disk_template);
@@ -740,6 +739,12 @@ export const OP_INSTANCE_RENAME = define<RenamePlan>({
     // StartInstanceDisks / ShutdownInstanceDisks around the OS rename: the files must be there.
     const r = await rpc<[boolean, string][]>(ctx, node, STEP.disksAssemble, { spec: specWith(ctx.cfg, renamed, renamed.disks) });
     if (!r.ok || r.payload.some(([ok]) => !ok)) throw new OpExecError('Disk consistency error');
+    // The instance is renamed already: an OS rename script that fails is only warned about.
+    const spec = instanceSpec(ctx.cfg, ctx.cfg.instances.get(inst.uuid) ?? renamed);
+    const ren = await osRpc(ctx, node, STEP.osRename, { spec, old_name: inst.name, debug: op.debug_level ?? 0 }, 'rename');
+    if (!ren.ok) {
+      await logWarning(ctx, `Could not run OS rename script for instance ${newName} on node ${node.name} (but the instance has been renamed in Ganeti): ${ren.msg}`);
+    }
     return newName;
   },
 });

@@ -5,8 +5,8 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { OpExecError, OpPrereqError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
-import type { Disk, Instance, Nic, Node } from '../../src/model.ts';
-import { filledBeParams } from '../../src/fill.ts';
+import type { Disk, Instance, Nic, Node, Params } from '../../src/model.ts';
+import { filledBeParams, filledOsParams } from '../../src/fill.ts';
 import { updatedParams, BES_PARAMETER_TYPES, IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, forceDictType, upgradeBeParams } from '../params.ts';
 import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
@@ -15,6 +15,9 @@ import { findInstance, findNode, primaryNode, requireNodeUp } from './lookup.ts'
 import { BGL_SHARED } from './lock-requests.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
+import { checkOsParams, osRpc } from './os.ts';
+import { raiseOn } from './instance-disks.ts';
+import { logInfo } from './feedback.ts';
 import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
 import { STEP } from '../node-rpc.ts';
 import { groupIPolicy, specViolations } from '../ipolicy.ts';
@@ -125,6 +128,9 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
       throw new OpPrereqError(`Selected hypervisor (${hv}) not enabled in the cluster (${cluster.enabled_hypervisors.join(',')})`, 'wrong_state');
     }
     if (!op.os_type && !op.no_install) throw new OpPrereqError('No guest OS or OS image specified', 'wrong_input');
+    if (op.os_type && cluster.blacklisted_os.includes(String(op.os_type))) {
+      throw new OpPrereqError(`Guest OS '${op.os_type}' is not allowed for installation`, 'wrong_state');
+    }
     for (const tag of op.tags as unknown[]) validateTag(tag);
 
     const beparams = upgradeBeParams(forceDictType(op.beparams, BES_PARAMETER_TYPES));
@@ -185,7 +191,7 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
     }
 
     const os = op.os_type ? String(op.os_type) : '';
-    if (os) await checkOsOnNode(ctx, pnode, os);
+    await checkOsParams(ctx, [pnode], true, os, filledOsParams(cluster, os, op.osparams as Params), op.force_variant === true);
     if (op.start) checkFreeMemory(cfg, pnode, `starting instance ${name}`, Number(be.minmem));
 
     const now = Date.now() / 1000;
@@ -198,7 +204,7 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
     };
     return { inst, pnode, start: op.start === true, install: !op.no_install && !!os, netWrites: networkWrites(pending) };
   },
-  async exec({ inst, pnode, start, install, netWrites }, _op, ctx) {
+  async exec({ inst, pnode, start, install, netWrites }, op, ctx) {
     const spec = instanceSpec(ctx.cfg, inst);
     if (inst.disks.length) {
       await ctx.log('* creating instance disks...');
@@ -207,7 +213,8 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
     try {
       if (install) {
         await ctx.log('* running the instance OS create scripts...');
-        await ctx.node(pnode.name, STEP.osInstall, { spec, reinstall: false });
+        raiseOn(await osRpc(ctx, pnode, STEP.osInstall, { spec, reinstall: false, debug: op.debug_level ?? 0 }, 'create'),
+          `Could not add os for instance ${inst.name} on node ${pnode.name}`);
       }
       await ctx.log(`adding instance ${inst.name} to cluster config`);
       await ctx.cfg.commit([{ kind: 'instance', obj: inst, isNew: true }, ...netWrites]);
@@ -222,19 +229,6 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
     return [pnode.name];
   },
 });
-
-/** OS availability as the node reports it (backend DiagnoseOS). */
-export async function checkOsOnNode(ctx: OpContext, node: Node, os: string): Promise<void> {
-  const list = (await ctx.node(node.name, STEP.osList, {})) as { name: string; variants: string[] }[];
-  const [base, variant] = os.split('+');
-  const found = list.find((o) => o.name === base);
-  if (!found) {
-    throw new OpExecError(`OS Parameters validation failed on node ${node.name}: Directory for OS ${base} not found in search path`);
-  }
-  if (variant !== undefined && found.variants.length && !found.variants.includes(variant)) {
-    throw new OpPrereqError(`Unsupported OS variant '${variant}'`, 'wrong_input');
-  }
-}
 
 // ---------------------------------------------------------------------------
 
@@ -320,19 +314,28 @@ export const OP_INSTANCE_REINSTALL = define<InstPlan & { os: string }>({
     const target = findInstance(ctx.cfg, op.instance_name);
     if (!target.disks.length) throw new OpPrereqError(`Instance '${target.name}' has no disks`, 'wrong_input');
     const plan = await instancePlan(op, ctx, ['down'], 'cannot reinstall');
+    // _MergeValidateOsParams: the scripts will see the instance's parameters updated with the given ones.
     const os = (op.os_type as string | null) ?? plan.inst.os;
-    if (!os) throw new OpPrereqError('No OS given and the instance has none', 'wrong_input');
-    await checkOsOnNode(ctx, plan.node, os);
+    const merged = updatedParams(plan.inst.osparams, (op.osparams as Params | null) ?? {});
+    await checkOsParams(ctx, [plan.node], true, os, filledOsParams(ctx.cfg.cluster, os, merged), op.force_variant === true);
     return { ...plan, os };
   },
   async exec({ inst, node, os }, op, ctx) {
-    // As LUInstanceReinstall: the scripts see the instance's parameters
-    // updated with the given ones, and the given ones (none: {}) are stored.
-    const given = (op.osparams as Record<string, unknown> | null) ?? {};
-    const merged = updatedParams(inst.osparams, given);
-    await ctx.log('Running the instance OS create scripts...');
-    await ctx.node(node.name, STEP.osInstall, { spec: instanceSpec(ctx.cfg, { ...inst, os, osparams: merged }), reinstall: true });
-    await ctx.cfg.commit([{ kind: 'instance', obj: { ...inst, os, osparams: given } }]);
+    const osType = op.os_type as string | null;
+    if (osType !== null) await ctx.log(`Changing OS scripts to '${osType}'...`);
+    if (!os) {
+      if (osType !== null) await ctx.cfg.commit([{ kind: 'instance', obj: { ...inst, os } }]);
+      await logInfo(ctx, "No OS scripts or OS image specified or found in the instance's configuration, nothing to install");
+      return null;
+    }
+    // The given parameters (none: {}) are what the instance keeps.
+    const given = (op.osparams as Params | null) ?? {};
+    const updated = { ...inst, os, osparams: given };
+    await ctx.cfg.commit([{ kind: 'instance', obj: updated }]);
+    await logInfo(ctx, 'Running instance OS create scripts...');
+    const spec = instanceSpec(ctx.cfg, { ...updated, osparams: updatedParams(inst.osparams, given) });
+    raiseOn(await osRpc(ctx, node, STEP.osInstall, { spec, reinstall: true, debug: op.debug_level ?? 0 }, 'create'),
+      `Could not install OS for instance '${inst.name}' on node '${node.name}'`);
     return null;
   },
 });

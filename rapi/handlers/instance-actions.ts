@@ -1,11 +1,13 @@
 // What can be done to an existing instance beyond its lifecycle (rlib2
 // R_2_instances_name_modify … _console) and multi-instance allocation.
 import { HttpError, badRequest } from '../errors.ts';
-import { buildOpcode, dryRun, opcode, read, requireDict, pyType, resource, type Call, type MethodDef, type Resource } from '../resource.ts';
-import { instanceDict } from '../views.ts';
+import { RawBody, buildOpcode, dryRun, opcode, read, requireDict, pyType, resource, type Call, type MethodDef, type Resource } from '../resource.ts';
+import { instanceDict, nodeNdParams } from '../views.ts';
 import { lookup } from './common.ts';
 import { fillOpcode } from '../../jobs/opcodes.ts';
 import { fakeConsole } from '../../hypervisor/fake.ts';
+import { kvmConsole } from '../../hypervisor/kvm-console.ts';
+import { STEP } from '../../jobs/node-rpc.ts';
 import type { Instance } from '../../src/model.ts';
 
 const instanceStatics = (c: Call) => ({ instance_name: c.req.params.instance_name });
@@ -81,17 +83,53 @@ const replaceDisks: MethodDef = {
  * Console descriptions per hypervisor (Ganeti's GetInstanceConsole), made
  * from configuration alone as Ganeti's master does.
  */
-const CONSOLES: Record<string, (inst: Instance) => Record<string, unknown>> = {
-  fake: (inst) => fakeConsole(inst.name),
+const CONSOLES: Record<string, (c: Call, inst: Instance, view: Record<string, unknown>) => Record<string, unknown> | null> = {
+  fake: (_c, inst) => fakeConsole(inst.name),
+  kvm: (c, inst, view) => {
+    const node = c.svc.cfg.nodes.get(inst.primary_node);
+    const runDir = node && c.svc.cfg.liveRuntime(node.uuid)?.kvm_run_dir;
+    if (!node || !runDir) return null;
+    return kvmConsole({
+      instance: inst, node: { name: node.name, sshPort: nodeNdParams(c.svc.cfg, node)?.ssh_port },
+      hvparams: view.hvparams as Record<string, unknown>, runDir,
+    });
+  },
 };
 
 /** R_2_instances_name_console: only a running instance has a console. */
 const consoleInfo: MethodDef = read((c) => {
   const inst = lookup(c, 'instance', 'instance_name');
-  const describe = CONSOLES[inst.hypervisor];
-  if (!describe || instanceDict(c.svc.cfg, inst).oper_state !== true) throw new HttpError(503, 'Instance console unavailable');
-  return describe(inst);
+  const view = instanceDict(c.svc.cfg, inst);
+  const described = view.oper_state === true ? CONSOLES[inst.hypervisor]?.(c, inst, view) : null;
+  if (!described) throw new HttpError(503, 'Instance console unavailable');
+  return described;
 }, 'read');
+
+/** Shaken Fist's default for consoledata: the last 10 KiB. */
+const CONSOLE_DATA_LENGTH = 10240;
+
+/**
+ * rapid's consoledata (Shaken Fist's resource of that name): the serial
+ * output the primary node keeps for the instance, across its boots, as raw
+ * bytes; `length` -1 for all of it. DELETE forgets it.
+ */
+const consoleData: MethodDef = read(async (c) => {
+  const inst = lookup(c, 'instance', 'instance_name');
+  const length = c.req.int('length', CONSOLE_DATA_LENGTH);
+  const node = c.svc.cfg.nodes.get(inst.primary_node)!;
+  const b64 = await c.svc.node(node.name, STEP.consoleOutput, { hypervisor: inst.hypervisor, name: inst.name, length }, 10_000);
+  return new RawBody(Buffer.from(String(b64 ?? ''), 'base64'), 'application/octet-stream');
+}, 'read');
+
+const clearConsoleData: MethodDef = {
+  access: 'write',
+  async handle(c) {
+    const inst = lookup(c, 'instance', 'instance_name');
+    const node = c.svc.cfg.nodes.get(inst.primary_node)!;
+    await c.svc.node(node.name, STEP.consoleClear, { hypervisor: inst.hypervisor, name: inst.name }, 10_000);
+    return null;
+  },
+};
 
 /**
  * R_2_instances_multi_alloc: each instance is filled as an OP_INSTANCE_CREATE
@@ -128,5 +166,6 @@ export const resources: Resource[] = [
   resource('/2/instances/[instance_name]/migrate', { PUT: bodyOpcode('OP_INSTANCE_MIGRATE') }),
   resource('/2/instances/[instance_name]/failover', { PUT: bodyOpcode('OP_INSTANCE_FAILOVER') }),
   resource('/2/instances/[instance_name]/console', { GET: consoleInfo }),
+  resource('/2/instances/[instance_name]/consoledata', { GET: consoleData, DELETE: clearConsoleData }),
   resource('/2/instances/[instance_name]/replace-disks', { POST: replaceDisks }),
 ];

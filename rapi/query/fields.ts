@@ -9,7 +9,8 @@ import type { JobRecord } from '../../jobs/store.ts';
 import { calcStatus, FINALIZED } from '../../jobs/status.ts';
 import { BES_PARAMETER_TYPES, HVS_PARAMETER_TYPES, NDS_PARAMETER_TYPES, type VType } from '../../jobs/params.ts';
 import { MAX_DISKS, MAX_NICS } from '../../jobs/ht.ts';
-import { HVC_GLOBALS, fillDict } from '../../src/defaults.ts';
+import { HVC_GLOBALS } from '../../src/defaults.ts';
+import { filledOsParams } from '../../src/fill.ts';
 import {
   diskUsage, groupDict, instanceBeParams, instanceFacts, networkDict, niceSort, nicBridge, nodeDict, nodeRole,
   type InstanceFacts,
@@ -164,10 +165,8 @@ function liveValue(r: InstanceRow, key: 'memory' | 'vcpus'): unknown {
   return r.s.nodes.get(r.inst.primary_node)?.offline ? OFFLINE : NODATA;
 }
 
-/** objects.Cluster.SimpleFillOS: the cluster's parameters for the OS (without variant), then the instance's. */
-function filledOsParams(r: InstanceRow): Params {
-  return fillDict(r.s.cluster.osparams[r.inst.os.split('+')[0]!], r.inst.osparams);
-}
+/** objects.Cluster.SimpleFillOS. */
+const instanceOsParams = (r: InstanceRow): Params => filledOsParams(r.s.cluster, r.inst.os, r.inst.osparams);
 
 const STATUS_DOC = 'Instance status; "running" if instance is set to be running and actually is, "ADMIN_down" if '
   + 'instance is stopped and is not running, "ERROR_wrongnode" if instance running, but not on its designated '
@@ -246,7 +245,7 @@ function instanceParamFields(): Field<InstanceRow>[] {
   return [
     fld('hvparams', 'HypervisorParameters', 'other', 'Hypervisor parameters (merged)', (r: R) => r.facts.hv),
     fld('beparams', 'BackendParameters', 'other', 'Backend parameters (merged)', (r: R) => r.be),
-    fld('osparams', 'OpSysParameters', 'other', 'Operating system parameters (merged)', filledOsParams),
+    fld('osparams', 'OpSysParameters', 'other', 'Operating system parameters (merged)', instanceOsParams),
     fld('custom_hvparams', 'CustomHypervisorParameters', 'other', 'Custom hypervisor parameters', (r: R) => r.inst.hvparams),
     fld('custom_beparams', 'CustomBackendParameters', 'other', 'Custom backend parameters', (r: R) => r.inst.beparams),
     fld('custom_osparams', 'CustomOpSysParameters', 'other', 'Custom operating system parameters', (r: R) => r.inst.osparams),

@@ -22,7 +22,9 @@ export interface TestCluster {
   /** Extra node workers, by node name. */
   workers: Map<string, WorkerProc>;
   /** Start a node worker that joins the cluster as `name`. */
-  addNode(name: string, ip?: string): Promise<WorkerProc>;
+  addNode(name: string, ip?: string, o?: WorkerOptions): Promise<WorkerProc>;
+  /** The node's data directory (kept across restarts of its worker). */
+  nodeDataDir(name: string): string | undefined;
   /** Request as the write user. */
   w(method: string, path: string, opts?: RapiOptions): ReturnType<typeof rapi>;
   /** Submit a job and wait for it to finish; returns the job. */
@@ -39,12 +41,21 @@ export interface WorkerProc {
   kill9(): Promise<void>;
 }
 
+export interface WorkerOptions {
+  /** Run the worker (and so its guests) inside this network namespace; redisUrl must then be a unix socket. */
+  netns?: string;
+  env?: Record<string, string>;
+}
+
 /** A node worker process joining the cluster with the cluster secret (RAPID_CLUSTER_SECRET_FILE). */
-export async function startWorker(redisUrl: string, secretFile: string, name: string, ip: string, dataDir = tempDir(`rapid-node-${name}-`)): Promise<WorkerProc> {
+export async function startWorker(redisUrl: string, secretFile: string, name: string, ip: string, dataDir = tempDir(`rapid-node-${name}-`), o: WorkerOptions = {}): Promise<WorkerProc> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RAPID_') && k !== 'REDIS_URL') env[k] = v;
-  Object.assign(env, { REDIS_URL: redisUrl, RAPID_NODE_NAME: name, RAPID_DATA_DIR: dataDir, RAPID_CLUSTER_SECRET_FILE: secretFile, RAPID_PRIMARY_IP: ip });
-  const proc = spawn(process.execPath, [path.join(repoRoot, 'dist', 'src', 'node-worker.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  Object.assign(env, { REDIS_URL: redisUrl, RAPID_NODE_NAME: name, RAPID_DATA_DIR: dataDir, RAPID_CLUSTER_SECRET_FILE: secretFile, RAPID_PRIMARY_IP: ip, ...o.env });
+  const script = path.join(repoRoot, 'dist', 'src', 'node-worker.js');
+  // `ip netns exec` execs the command after entering the namespace: the pid stays the worker's.
+  const [cmd, args] = o.netns ? ['ip', ['netns', 'exec', o.netns, process.execPath, script]] : [process.execPath, [script]];
+  const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   recordPid(proc.pid!, 'node-worker');
   let out = '';
   proc.stdout!.on('data', (b) => { out += b; });
@@ -69,9 +80,10 @@ export async function startCluster(env: Record<string, string> = {}, extraNodes:
   const secretFile = path.join(rapid.dataDir, 'cluster-secret');
   // A restarted worker keeps its node's data dir, as a rebooted host keeps its disks.
   const dataDirs = new Map<string, string>();
-  const addNode = async (name: string, ip = `127.0.0.${workers.size + 2}`) => {
+  const addNode = async (name: string, ip = `127.0.0.${workers.size + 2}`, o: WorkerOptions = {}) => {
     if (!dataDirs.has(name)) dataDirs.set(name, tempDir(`rapid-node-${name}-`));
-    const w = await startWorker(redis.url, secretFile, name, ip, dataDirs.get(name));
+    // Inside a network namespace 127.0.0.1 is the namespace's own: redis is reached by its socket.
+    const w = await startWorker(o.netns ? redis.socket : redis.url, secretFile, name, ip, dataDirs.get(name), o);
     workers.set(name, w);
     return w;
   };
@@ -81,7 +93,7 @@ export async function startCluster(env: Record<string, string> = {}, extraNodes:
   const queue = new JobQueue(conn, jobs);
   const w = (method: string, path: string, opts: RapiOptions = {}) => rapi(rapid, method, path, { ...WRITER, ...opts });
   return {
-    redis, rapid, w, workers, addNode,
+    redis, rapid, w, workers, addNode, nodeDataDir: (name) => dataDirs.get(name),
     async job(method, path, opts) {
       const res = await w(method, path, opts);
       if (res.status !== 200 || typeof res.json !== 'number') throw new Error(`${method} ${path}: ${res.status} ${res.text}`);

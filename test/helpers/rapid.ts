@@ -61,6 +61,7 @@ function launch(dataDir: string, port: number, opts: RapidOptions): Promise<Rapi
     RAPID_BIND: '127.0.0.1',
     RAPID_WAIT_TIMEOUT: '2', // short /wait long-polls keep tests fast
     RAPID_PID_DIR: pidDir, // the daemon records its children where the reaper looks
+    RAPID_HYPERVISORS: 'fake', // API and queue tests run on the fake hypervisor; kvm tests ask for it
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...opts.env,
   });

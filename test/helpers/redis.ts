@@ -3,10 +3,13 @@
 // other's data.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
 import { recordPid, unrecordPid, terminate, waitExit, tempDir } from './pids.ts';
 
 export interface RedisProc {
   url: string;
+  /** The same server's unix socket (usable as REDIS_URL from any network namespace). */
+  socket: string;
   port: number;
   dir: string;
   /** Changes on restart(). */
@@ -36,6 +39,8 @@ const READY_TIMEOUT_MS = 10_000;
 function launch(port: number, dir: string, aof: boolean): Promise<ChildProcess> {
   const args = [
     '--bind', '127.0.0.1', '--port', String(port),
+    // Also a unix socket: node workers inside a test's network namespace reach redis through it.
+    '--unixsocket', `${dir}/redis.sock`, '--unixsocketperm', '700',
     '--dir', dir, '--daemonize', 'no', '--logfile', '',
     '--save', '', '--maxmemory-policy', 'noeviction',
     '--appendonly', aof ? 'yes' : 'no',
@@ -95,6 +100,7 @@ export async function startRedis(opts: { aof?: boolean } = {}): Promise<RedisPro
   };
   return {
     url: `redis://127.0.0.1:${port}`,
+    socket: path.join(dir, 'redis.sock'),
     port,
     dir,
     get pid() {
