@@ -8,11 +8,12 @@
 //   - shutdown job (ACPI power button) submit → success.
 // Figures are printed, not asserted. One guest at a time.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startRedis } from '../test/helpers/redis.ts';
+import { tempDir } from '../test/helpers/pids.ts';
 import { startRapid } from '../test/helpers/rapid.ts';
 import { testGuest, READY } from '../test/helpers/guest.ts';
 import { waitForJob } from '../test/helpers/http.ts';
@@ -48,6 +49,8 @@ export async function benchKvm(rounds = 5, log: (s: string) => void = (s) => pro
   const name = 'bench-kvm.example.com';
   const runDir = path.join(rapid.dataDir, 'kvm');
   const serialLog = path.join(runDir, 'log', `${name}.serial.log`);
+  const handDir = tempDir('rapid-bench-qemu-');
+  for (const d of ['pid', 'ctrl', 'conf', 'log']) mkdirSync(path.join(handDir, d));
   const readyCount = () => (existsSync(serialLog) ? readFileSync(serialLog, 'latin1').split(READY).length - 1 : 0);
   const job = async (method: string, p: string, body?: unknown) => {
     const id = await api.json(method, p, body);
@@ -75,19 +78,21 @@ export async function benchKvm(rounds = 5, log: (s: string) => void = (s) => pro
       argv = (JSON.parse(readFileSync(path.join(runDir, 'conf', `${name}.runtime`), 'utf8')) as { argv: string[] }).argv;
       r.shutdownJobMs.push((await job('PUT', `/2/instances/${name}/shutdown`, { timeout: 60 })).ms);
 
-      // The baseline: the same argv by hand, as far as rapid's start goes (QEMU up and continued).
+      // The baseline: the same argv by hand, as far as rapid's start goes (QEMU up and continued),
+      // in a run directory of its own so that the node worker does not adopt it.
+      const own = argv.map((a) => a.split(runDir).join(handDir));
       const t0 = performance.now();
       const code = await new Promise<number | null>((resolve, reject) => {
-        const p = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+        const p = spawn(own[0]!, own.slice(1), { stdio: 'ignore' });
         p.once('error', reject);
         p.once('exit', resolve);
       });
       if (code !== 0) throw new Error(`QEMU by hand exited with ${code}`);
-      const qmp = await QmpClient.connect(path.join(runDir, 'ctrl', `${name}.qmp`), { timeoutMs: 10_000 });
+      const qmp = await QmpClient.connect(path.join(handDir, 'ctrl', `${name}.qmp`), { timeoutMs: 10_000 });
       await qmp.execute('cont');
       r.qemuLaunchMs.push(performance.now() - t0);
       qmp.destroy();
-      const pid = parseInt(readFileSync(path.join(runDir, 'pid', name), 'utf8'), 10);
+      const pid = parseInt(readFileSync(path.join(handDir, 'pid', name), 'utf8'), 10);
       process.kill(pid, 'SIGKILL');
       await until('the hand-started QEMU to exit', () => !processAlive(pid), 10_000);
     }

@@ -11,7 +11,7 @@ die() { echo "setup: FAILED: $*" >&2; exit 1; }
 # --- (a) Debian packages -----------------------------------------------------
 # Everything rapid and its tests run: a private redis-server, the Ganeti RAPI
 # client and htools for compatibility tests, curl/jq for scripts, QEMU.
-APT_PACKAGES="redis-server python3-ganeti-rapi ganeti-htools curl jq qemu-system-x86 qemu-utils python3-bitarray python3-pyparsing python3-openssl python3-psutil python3-pyinotify python3-simplejson syslinux syslinux-common mtools dosfstools fdisk"
+APT_PACKAGES="redis-server python3-ganeti-rapi ganeti-htools curl jq qemu-system-x86 qemu-utils python3-bitarray python3-pyparsing python3-openssl python3-psutil python3-pyinotify python3-simplejson syslinux syslinux-common mtools dosfstools fdisk socat iproute2"
 
 missing=()
 for pkg in $APT_PACKAGES; do
