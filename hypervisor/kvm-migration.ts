@@ -9,6 +9,13 @@
 // memory) must match exactly on both sides. Only what belongs to the host
 // changes on the way: run-directory paths (pidfile, sockets, logs) and tap
 // names, since two rapid nodes may share a host and its network namespace.
+//
+// One departure from Ganeti: QEMU before 9.0 loses track of memory a TCG
+// (not KVM) guest writes during a live migration once the first pass is
+// sent (upstream commit 03bfc2188f, "physmem: Fix migration dirty bitmap
+// coherency with TCG memory access"), and the guest crashes on the target.
+// Such a guest is stopped for the transfer (Ganeti's non-live mode) unless
+// the node trusts its QEMU (tcgLiveMigration).
 import fs from 'node:fs';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
@@ -21,6 +28,8 @@ import type { QmpClient } from './qmp.ts';
 export interface KvmMigrationHost {
   readonly runDir: string;
   readonly qmpTimeoutMs: number;
+  /** Migrate TCG guests live even with a QEMU older than 9.0 (see the top of this file). */
+  readonly tcgLiveMigration: boolean;
   /** The guest's QEMU, if it runs. */
   alive(name: string): Promise<{ pid: number } | null>;
   /** The driver's QMP connection to a running guest. */
@@ -42,6 +51,8 @@ const CAPS_DELIM = ':';
 /** The target loads the last of the guest's state after the source reports completion. */
 const INCOMING_SETTLE_MS = 30_000;
 const MiB = 1024 * 1024;
+/** The first QEMU whose TCG dirty tracking keeps up with a live migration. */
+const TCG_LIVE_MIGRATION_QEMU_MAJOR = 9;
 
 /** QEMU's transient phases of a running migration, which Ganeti's statuses do not name. */
 const QEMU_ACTIVE_PHASES = new Set(['active', 'pre-switchover', 'device', 'wait-unplug', 'cancelling']);
@@ -185,6 +196,10 @@ export class KvmMigration {
     const name = spec.name;
     if (!(await this.host.alive(name))) throw new HypervisorFailure('Instance not running, cannot migrate');
     const hvp = spec.hvparams;
+    if (live && !this.host.tcgLiveMigration && (await this.tcgLosesPages(name))) {
+      console.warn(`rapid-node: instance ${name} runs under TCG on a QEMU that loses pages written during a live migration; stopping it for the transfer`);
+      live = false;
+    }
     await this.qmp(name, (q, o) => (live ? Promise.resolve() : q.execute('stop', undefined, o)));
     const bandwidth = Number(hvp.migration_bandwidth) * MiB;
     await this.qmp(name, (q, o) => q.execute('migrate-set-parameters', {
@@ -264,6 +279,13 @@ export class KvmMigration {
     const st = await this.qmp(name, (c, o) => c.execute<{ status: string }>('query-status', undefined, o));
     if (st.status !== 'running') await this.qmp(name, (c, o) => c.execute('cont', undefined, o));
     await this.setCaps(name, spec, false);
+  }
+
+  /** The guest runs under TCG on a QEMU without the dirty-tracking fix (see the top of this file). */
+  private async tcgLosesPages(name: string): Promise<boolean> {
+    const q = await this.host.monitor(name);
+    if (q.greeting.QMP.version.qemu.major >= TCG_LIVE_MIGRATION_QEMU_MAJOR) return false;
+    return !(await this.qmp(name, (c, o) => c.execute<{ enabled: boolean }>('query-kvm', undefined, o))).enabled;
   }
 
   /** The incoming QEMU's run state once the migration's last bytes are in. */

@@ -42,6 +42,8 @@ export interface KvmOptions {
   qmpTimeoutMs?: number;
   /** A guest's QEMU went away (any reason), so the worker can report at once. */
   onExit?: (name: string) => void;
+  /** Migrate TCG guests live even on a QEMU older than 9.0, which loses pages they write meanwhile (kvm-migration.ts). */
+  tcgLiveMigration?: boolean;
 }
 
 /** Saved at start: what soft reboot re-runs, what stop and list need later, what migration hands over. */
@@ -124,6 +126,7 @@ export class KvmHypervisor implements HypervisorDriver {
     this.migration = new KvmMigration({
       runDir: o.runDir,
       qmpTimeoutMs: this.qmpTimeoutMs,
+      tcgLiveMigration: o.tcgLiveMigration ?? false,
       alive: (name) => this.alive(name),
       monitor: async (name) => (this.monitors.get(name) ?? (await this.attach(name, true)))!.qmp,
       readRuntime: (name) => this.readRuntime(name),

@@ -49,6 +49,8 @@ export interface NodeWorkerOptions {
   kvmRunDir: string;
   /** `auto` is settled by resolveKvmAccel: a value, or a boot probe run at the first guest start. */
   kvmAccel: KvmAccel | (() => Promise<KvmAccel>);
+  /** RAPID_KVM_TCG_LIVE_MIGRATION=1: TCG guests migrate live even on a QEMU before 9.0 (see hypervisor/kvm-migration.ts). */
+  kvmTcgLiveMigration?: boolean;
 }
 
 const HEARTBEAT_MS = 2_000;
@@ -96,7 +98,7 @@ export class NodeWorker {
     this.redis = connect(o.redisUrl);
     // A guest that exits on its own changes the cluster's view at once, not at the next heartbeat.
     this.kvm = new KvmHypervisor({
-      runDir: o.kvmRunDir, accel: o.kvmAccel,
+      runDir: o.kvmRunDir, accel: o.kvmAccel, tcgLiveMigration: o.kvmTcgLiveMigration,
       onExit: () => void this.heartbeat().catch((e) => console.error('rapid-node: heartbeat:', e.message)),
     });
     this.drivers = { fake: new FakeHypervisor(o.stateDir), kvm: this.kvm };
@@ -416,6 +418,7 @@ async function main(): Promise<void> {
     exportDir: env.RAPID_EXPORT_DIR || path.join(dataDir, 'export'),
     kvmRunDir: path.join(dataDir, 'kvm'),
     kvmAccel: await resolveKvmAccel(env.RAPID_KVM_ACCEL, path.join(dataDir, 'kvm')),
+    kvmTcgLiveMigration: env.RAPID_KVM_TCG_LIVE_MIGRATION === '1',
   });
   await w.start();
   const shutdown = () => void w.stop().then(() => process.exit(0));
