@@ -17,11 +17,11 @@
 //   BENCH_MIGRATE_ROUNDS (6)        migrations, alternating A → B and B → A
 //   BENCH_MIGRATE_BANDWIDTH (1000)  the cluster's migration_bandwidth, MiB/s (Ganeti's default, 32, suits a real network)
 //   BENCH_MIGRATE_DOWNTIME (30)     the instance's migration_downtime, ms (Ganeti's default)
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, createBody, type TestCluster } from '../test/helpers/cluster.ts';
+import { createHosts, type Hosts } from '../test/helpers/netns.ts';
 import { READY, Serial, testGuest } from '../test/helpers/guest.ts';
 import { processAlive } from '../hypervisor/host.ts';
 import { QmpClient } from '../hypervisor/qmp.ts';
@@ -55,36 +55,6 @@ export interface KvmMigrateBenchResult {
 
 const MEMORY_MIB = 256;
 const NAME = 'bench-migrate.example.com';
-const BRIDGE = 'br0';
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
-
-/** Two node namespaces on one switch namespace; returns its teardown. */
-function network(tag: string, net: string): { nodes: { name: string; ns: string; ip: string }[]; remove: () => void } {
-  const sw = `${tag}-sw`;
-  const nodes = ['a', 'b'].map((x, i) => ({ name: `bench-${x}.example.com`, ns: `${tag}-${x}`, ip: `${net}.${i + 1}` }));
-  const remove = () => {
-    for (const ns of [...nodes.map((n) => n.ns), sw]) {
-      try { ip('netns', 'del', ns); } catch { /* never made */ }
-    }
-  };
-  try {
-    ip('netns', 'add', sw);
-    ip('-n', sw, 'link', 'add', BRIDGE, 'type', 'bridge');
-    ip('-n', sw, 'link', 'set', BRIDGE, 'up');
-    for (const [i, n] of nodes.entries()) {
-      ip('netns', 'add', n.ns);
-      ip('-n', n.ns, 'link', 'set', 'lo', 'up');
-      ip('-n', sw, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.ns);
-      ip('-n', sw, 'link', 'set', `v${i}`, 'master', BRIDGE, 'up');
-      ip('-n', n.ns, 'addr', 'add', `${n.ip}/24`, 'dev', 'eth0');
-      ip('-n', n.ns, 'link', 'set', 'eth0', 'up');
-    }
-  } catch (err) {
-    remove();
-    throw err;
-  }
-  return { nodes, remove };
-}
 
 /** Polls `query-migrate` on the source's free QMP socket until the migration ends. */
 async function watchMigration(socket: string, ended: () => boolean): Promise<QueryMigrate & { downtime?: number; 'total-time'?: number }> {
@@ -108,14 +78,16 @@ export async function benchKvmMigrate(rounds = 6, log: (s: string) => void = (s)
   const bandwidth = Number(process.env.BENCH_MIGRATE_BANDWIDTH || 1000);
   const downtimeLimit = Number(process.env.BENCH_MIGRATE_DOWNTIME || 30);
   const g = await testGuest();
-  const net = network(`rbm${process.pid % 100000}`, `10.215.${process.pid % 250}`);
+  let hosts: Hosts | undefined;
   let c: TestCluster | undefined;
+  const nodes = ['bench-a.example.com', 'bench-b.example.com'];
   const r: KvmMigrateBenchResult = { memoryMiB: MEMORY_MIB, bandwidthMiBs: bandwidth, downtimeLimitMs: downtimeLimit, samples: [], counter: [0, 0] };
   try {
+    hosts = await createHosts(2);
     c = await startCluster({ RAPID_HYPERVISORS: 'fake,kvm', RAPID_KVM_ACCEL: 'tcg' });
     // Live for real on TCG (see hypervisor/kvm-migration.ts): the guest only writes its counter.
     const env = { RAPID_KVM_ACCEL: 'tcg', RAPID_KVM_TCG_LIVE_MIGRATION: '1' };
-    for (const n of net.nodes) await c.addNode(n.name, n.ip, { netns: n.ns, env });
+    for (const [i, n] of nodes.entries()) await c.addNode(n, hosts.ips[i], { netns: hosts.names[i], env });
     const cl = c;
     const job = async (method: string, p: string, body: unknown) => {
       const rec = await cl.job(method, p, { body });
@@ -124,13 +96,13 @@ export async function benchKvmMigrate(rounds = 6, log: (s: string) => void = (s)
     };
     const ctrl = (node: string, suffix: string) => path.join(cl.nodeDataDir(node)!, 'kvm', 'ctrl', `${NAME}.${suffix}`);
     await job('PUT', '/2/modify', { hvparams: { kvm: { migration_bandwidth: bandwidth } } });
-    const [a, b] = net.nodes as [typeof net.nodes[0], typeof net.nodes[0]];
+    const [a, b] = nodes as [string, string];
     await job('POST', '/2/instances', createBody(NAME, {
-      pnode: a.name, hypervisor: 'kvm', start: true, ignore_ipolicy: true, nics: [],
+      pnode: a, hypervisor: 'kvm', start: true, ignore_ipolicy: true, nics: [],
       beparams: { memory: MEMORY_MIB, vcpus: 1 },
       hvparams: { kernel_path: g.kernel, initrd_path: g.initrd, root_path: '/dev/ram0', kernel_args: 'ro quiet', serial_console: true, migration_downtime: downtimeLimit },
     }));
-    const serialLog = path.join(cl.nodeDataDir(a.name)!, 'kvm', 'log', `${NAME}.serial.log`);
+    const serialLog = path.join(cl.nodeDataDir(a)!, 'kvm', 'log', `${NAME}.serial.log`);
     for (let i = 0; !(existsSync(serialLog) && readFileSync(serialLog, 'utf8').includes(READY)); i++) {
       if (i > 600) throw new Error('the guest did not get ready');
       await sleep(100);
@@ -146,22 +118,22 @@ export async function benchKvmMigrate(rounds = 6, log: (s: string) => void = (s)
     };
     const counter = async (node: string) => Number(/C=(\d+)/.exec(await onSerial(node, 'echo C=$(cat /tmp/c)'))?.[1] ?? NaN);
     // `& true`: the console appends `; echo …`, and `&;` is a syntax error.
-    await onSerial(a.name, 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done & true');
+    await onSerial(a, 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done & true');
     await sleep(300);
-    r.counter[0] = await counter(a.name);
+    r.counter[0] = await counter(a);
 
     let [from, to] = [a, b];
     for (let i = 0; i < rounds; i++) {
-      log(`.. kvm migration ${i + 1}/${rounds}: ${from.name} → ${to.name}`);
+      log(`.. kvm migration ${i + 1}/${rounds}: ${from} → ${to}`);
       let ended = false;
-      const watched = watchMigration(ctrl(from.name, 'kvmd'), () => ended);
+      const watched = watchMigration(ctrl(from, 'kvmd'), () => ended);
       watched.catch(() => undefined); // awaited below, unless the job fails first
-      const rec = await job('PUT', `/2/instances/${NAME}/migrate`, { target_node: to.name, mode: 'live' }).finally(() => { ended = true; });
+      const rec = await job('PUT', `/2/instances/${NAME}/migrate`, { target_node: to, mode: 'live' }).finally(() => { ended = true; });
       const q = await watched;
       if (q.status !== 'completed') throw new Error(`migration ${q.status}`);
       const at = (text: string) => tsMs(((rec.oplog[0] ?? []) as [number, [number, number], string, string][]).find((e) => e[3].includes(text))?.[1] ?? [NaN, 0]);
       r.samples.push({
-        from: from.name, to: to.name, totalMs: q['total-time'] ?? NaN, downtimeMs: q.downtime ?? NaN,
+        from: from, to: to, totalMs: q['total-time'] ?? NaN, downtimeMs: q.downtime ?? NaN,
         transferredMiB: (q.ram?.transferred ?? NaN) / 2 ** 20, jobMs: tsMs(rec.end_ts) - tsMs(rec.received_ts),
         prepareMs: at('starting memory transfer') - tsMs(rec.received_ts),
         transferMs: at('memory transfer complete') - at('starting memory transfer'),
@@ -169,19 +141,19 @@ export async function benchKvmMigrate(rounds = 6, log: (s: string) => void = (s)
       });
       [from, to] = [to, from];
     }
-    r.counter[1] = await counter(from.name);
+    r.counter[1] = await counter(from);
     await job('DELETE', `/2/instances/${NAME}`, undefined);
   } finally {
     await c?.stop();
     // Whatever a failed run left running.
-    for (const n of net.nodes) {
-      const dir = c?.nodeDataDir(n.name) && path.join(c.nodeDataDir(n.name)!, 'kvm', 'pid');
+    for (const n of nodes) {
+      const dir = c?.nodeDataDir(n) && path.join(c.nodeDataDir(n)!, 'kvm', 'pid');
       for (const f of dir && existsSync(dir) ? readdirSync(dir) : []) {
         const pid = parseInt(readFileSync(path.join(dir!, f), 'utf8'), 10);
         if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
       }
     }
-    net.remove();
+    await hosts?.destroy();
   }
   return r;
 }

@@ -42,7 +42,8 @@ export interface HypervisorDriver {
   // guest, the target gets ready for it, the source sends it and reports
   // progress, then each side finishes (or rolls back when success is false).
   migrationInfo(spec: InstanceSpecLike): Promise<unknown>;
-  acceptInstance(spec: InstanceSpecLike, info: unknown, targetIp: string): Promise<void>;
+  /** `diskMoves`: [source path, this node's path] of disks reached differently here (replicas). */
+  acceptInstance(spec: InstanceSpecLike, info: unknown, targetIp: string, diskMoves?: [string, string][]): Promise<void>;
   migrateInstance(spec: InstanceSpecLike, targetIp: string, live: boolean): Promise<void>;
   migrationStatus(spec: InstanceSpecLike): Promise<MigrationStatus>;
   finalizeMigrationDst(spec: InstanceSpecLike, info: unknown, success: boolean): Promise<void>;

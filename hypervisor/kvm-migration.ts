@@ -175,10 +175,12 @@ export class KvmMigration {
   }
 
   /** hv_kvm.AcceptInstance: the source's QEMU, made local, waiting on `target`:migration_port. */
-  async accept(spec: InstanceSpecLike, info: unknown, target: string): Promise<void> {
+  /** `diskMoves`: disk paths of the source to replace by this node's (a replicated disk is reached through the local replica). */
+  async accept(spec: InstanceSpecLike, info: unknown, target: string, diskMoves: [string, string][] = []): Promise<void> {
     const name = spec.name;
     if (await this.host.alive(name)) throw new HypervisorFailure(`Failed to start instance ${name}: already running`);
-    const rt = localizeRuntime(runtimeFromInfo(info, name), name, this.host.runDir, interfaceExists);
+    const local = localizeRuntime(runtimeFromInfo(info, name), name, this.host.runDir, interfaceExists);
+    const rt = { ...local, argv: local.argv.map((a) => diskMoves.reduce((arg, [from, to]) => arg.split(from).join(to), a)) };
     for (const nic of rt.nics) {
       if (!fs.existsSync(`/sys/class/net/${nic.link}/bridge`)) throw new HypervisorFailure(`Failed to start instance ${name}: bridge '${nic.link}' does not exist on this node`);
     }

@@ -246,8 +246,8 @@ export class KvmHypervisor implements HypervisorDriver {
     return this.locked(spec.name, () => this.migration.info(spec));
   }
 
-  acceptInstance(spec: InstanceSpecLike, info: unknown, targetIp: string): Promise<void> {
-    return this.locked(spec.name, () => this.migration.accept(spec, info, targetIp));
+  acceptInstance(spec: InstanceSpecLike, info: unknown, targetIp: string, diskMoves?: [string, string][]): Promise<void> {
+    return this.locked(spec.name, () => this.migration.accept(spec, info, targetIp, diskMoves));
   }
 
   migrateInstance(spec: InstanceSpecLike, targetIp: string, live: boolean): Promise<void> {

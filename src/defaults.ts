@@ -24,7 +24,7 @@ export const DISK_TEMPLATES = [
   'blockdev', 'diskless', 'drbd', 'ext', 'file', 'gluster', 'plain', 'rbd', 'sharedfile',
 ] as const;
 /** Templates rapid can serve today (the brief's subset of Ganeti's list). */
-export const RAPID_DISK_TEMPLATES = ['diskless', 'file', 'sharedfile'] as const;
+export const RAPID_DISK_TEMPLATES = ['diskless', 'file', 'sharedfile', 'drbd'] as const;
 /** Hypervisor parameters that are cluster-wide only; instance views omit them. */
 export const HVC_GLOBALS: readonly string[] = Object.freeze([
   'migration_bandwidth', 'migration_mode', 'migration_port', 'xen_cmd',
@@ -269,9 +269,9 @@ export function newCluster(opts: {
     mac_prefix: DEFAULT_MAC_PREFIX,
     master_netdev: DEFAULT_BRIDGE,
     master_netmask: 32,
-    // Ganeti leaves these unset unless an LVM / DRBD template is enabled.
+    // rapid's drbd keeps its replicas in files: no volume group; gnt-cluster init's helper default.
     volume_group_name: null,
-    drbd_usermode_helper: null,
+    drbd_usermode_helper: '/bin/true',
     file_storage_dir: opts.fileStorageDir,
     shared_file_storage_dir: opts.sharedFileStorageDir,
     enabled_disk_templates: enabledDiskTemplates,

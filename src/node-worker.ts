@@ -15,7 +15,9 @@ import { fillOpcode } from '../jobs/opcodes.ts';
 import { calcStatus } from '../jobs/status.ts';
 import type { NodeRuntime } from './model.ts';
 import { STEP, STEP_ERROR_PREFIX, type NodeStepResult } from '../jobs/node-rpc.ts';
-import type { InstanceSpec } from '../jobs/ops/instance-spec.ts';
+import type { InstanceSpec, SpecDisk } from '../jobs/ops/instance-spec.ts';
+import { isDrbd } from '../jobs/ops/drbd.ts';
+import { DrbdDisks } from '../hypervisor/drbd-disks.ts';
 import { FakeHypervisor } from '../hypervisor/fake.ts';
 import { HypervisorFailure, type HypervisorDriver } from '../hypervisor/driver.ts';
 import { KvmHypervisor } from '../hypervisor/kvm.ts';
@@ -45,7 +47,9 @@ export interface NodeWorkerOptions {
   /** The cluster's shared file storage directory, the same path on every node. */
   sharedStorageDir: string;
   exportDir: string;
-  /** The kvm driver's run directory (pidfiles, QMP sockets, serial logs). */
+  /** drbd disks' data and meta data (the node's "volume group"). */
+  drbdDir: string;
+  /** The kvm driver's run directory (pidfiles, QMP sockets, serial logs; storage daemons' too). */
   kvmRunDir: string;
   /** `auto` is settled by resolveKvmAccel: a value, or a boot probe run at the first guest start. */
   kvmAccel: KvmAccel | (() => Promise<KvmAccel>);
@@ -91,6 +95,7 @@ export class NodeWorker {
   private kvm: KvmHypervisor;
   private disks: FileDisks;
   private exports: ExportStore;
+  private drbd: DrbdDisks;
   private os: OsScripts;
   private unlockRunDir: (() => Promise<void>) | undefined;
 
@@ -105,11 +110,14 @@ export class NodeWorker {
     this.disks = new FileDisks({ file: o.storageDir, sharedfile: o.sharedStorageDir });
     this.exports = new ExportStore(o.exportDir);
     this.os = new OsScripts({ searchPath: o.osSearchPath, logDir: o.osLogDir });
+    this.drbd = new DrbdDisks({ nodeUuid: o.nodeUuid, dataDir: o.drbdDir, runDir: o.kvmRunDir });
   }
 
   async start(): Promise<void> {
     this.unlockRunDir = await lockRunDir(this.o.kvmRunDir);
     await mkdir(this.o.storageDir, { recursive: true });
+    // Storage daemons outlive a worker as guests do: take them over.
+    await this.drbd.replication.adopt();
     await mkdir(this.o.sharedStorageDir, { recursive: true });
     await this.heartbeat();
     this.timer = setInterval(() => void this.heartbeat().catch((e) => console.error('rapid-node: heartbeat:', e.message)), HEARTBEAT_MS);
@@ -128,7 +136,20 @@ export class NodeWorker {
   }
 
   private diskPaths(spec: InstanceSpec): string[] {
-    return spec.disks.map((d) => this.disks.pathOf(d.logical_id, spec.disk_template));
+    return spec.disks.map((d) => (isDrbd(d) ? this.drbd.vmPath(d) : this.disks.pathOf(d.logical_id, spec.disk_template)));
+  }
+
+  /** Paths OS scripts can write: drbd disks get scratch files, copied through the replica afterwards. */
+  private withOsPaths<T>(spec: InstanceSpec, fn: (paths: string[]) => Promise<T>): Promise<T> {
+    const drbd = spec.disks.filter(isDrbd);
+    if (!drbd.length) return fn(this.diskPaths(spec));
+    if (drbd.length !== spec.disks.length) throw new StepError('OpExecError', 'Instances mixing drbd and other disks are not supported');
+    return this.drbd.withScratchFiles(drbd, path.join(this.o.drbdDir, 'scratch'), fn);
+  }
+
+  /** The step's disks split by kind: drbd ones for the replica manager, the rest for file disks. */
+  private split(spec: InstanceSpec): { drbd: SpecDisk[]; files: SpecDisk[] } {
+    return { drbd: spec.disks.filter(isDrbd), files: spec.disks.filter((d) => !isDrbd(d)) };
   }
 
   private async process(job: Job): Promise<NodeStepResult> {
@@ -163,25 +184,41 @@ export class NodeWorker {
       case STEP.consoleClear:
         return this.driver(a.hypervisor).clearConsoleOutput?.(String(a.name)) ?? null;
       case STEP.disksCreate: {
+        const { drbd, files } = this.split(spec);
         const made: unknown[] = [];
         try {
-          for (const d of spec.disks) { await this.disks.create(d.logical_id, d.size, spec.disk_template); made.push(d.logical_id); }
+          for (const d of files) { await this.disks.create(d.logical_id, d.size, spec.disk_template); made.push(d.logical_id); }
+          await this.drbd.create(drbd);
         } catch (err) {
           for (const id of made) await this.disks.remove(id, spec.disk_template).catch(() => undefined);
+          await this.drbd.remove(drbd).catch(() => undefined);
           throw err;
         }
         return null;
       }
-      case STEP.disksRemove:
-        for (const d of spec.disks) await this.disks.remove(d.logical_id, spec.disk_template);
+      case STEP.disksRemove: {
+        const { drbd, files } = this.split(spec);
+        for (const d of files) await this.disks.remove(d.logical_id, spec.disk_template);
+        await this.drbd.remove(drbd);
         return null;
+      }
+      case STEP.disksShutdown:
+        // File disks have nothing to shut down (FileStorage.Shutdown).
+        await this.drbd.shutdown(this.split(spec).drbd);
+        return null;
+      case STEP.disksMirrorStatus:
+        return Promise.all(spec.disks.map(async (d) => (isDrbd(d) ? (await this.drbd.status([d]))[0] : null)));
+      case STEP.disksOpen:
+        return this.drbd.open(this.split(spec).drbd, a.multimaster === true);
+      case STEP.disksClose:
+        return this.drbd.close(this.split(spec).drbd);
       case STEP.osDiagnose:
         return this.os.diagnose();
       case STEP.osInstall:
-        await this.os.add(spec, this.diskPaths(spec), a.reinstall === true, Number(a.debug ?? 0));
+        await this.withOsPaths(spec, (paths) => this.os.add(spec, paths, a.reinstall === true, Number(a.debug ?? 0)));
         return null;
       case STEP.osRename:
-        await this.os.rename(spec, this.diskPaths(spec), String(a.old_name), Number(a.debug ?? 0));
+        await this.withOsPaths(spec, (paths) => this.os.rename(spec, paths, String(a.old_name), Number(a.debug ?? 0)));
         return null;
       case STEP.osValidate:
         return this.os.validate(a.required === true, String(a.name), a.checks as string[], a.osparams as Record<string, unknown>, a.force_variant === true);
@@ -203,7 +240,8 @@ export class NodeWorker {
       case STEP.migrationInfo:
         return this.driver(spec.hypervisor).migrationInfo(spec);
       case STEP.migrationAccept:
-        return this.driver(spec.hypervisor).acceptInstance(spec, a.info, String(a.target));
+        return this.driver(spec.hypervisor).acceptInstance(spec, a.info, String(a.target),
+          spec.disks.filter(isDrbd).map((d) => [this.drbd.peerVmPath(d), this.drbd.vmPath(d)]));
       case STEP.migrationStart:
         return this.driver(spec.hypervisor).migrateInstance(spec, String(a.target), a.live === true);
       case STEP.migrationStatus:
@@ -212,11 +250,19 @@ export class NodeWorker {
         return this.driver(spec.hypervisor).finalizeMigrationDst(spec, a.info, a.success === true);
       case STEP.migrationFinalizeSrc:
         return this.driver(spec.hypervisor).finalizeMigrationSource(spec, a.success === true, a.live === true);
-      case STEP.disksAssemble:
+      case STEP.disksAssemble: {
         // Per disk [ok, path or failure], so the master can report each one as Ganeti does.
-        return Promise.all(spec.disks.map((d) => this.disks.assemble(d.logical_id, spec.disk_template)
-          .then((p) => [true, p], (e: Error) => [false, e.message])));
+        const primary = spec.primary_node === this.o.nodeUuid;
+        const results: unknown[] = [];
+        for (const d of spec.disks) {
+          const made = isDrbd(d) ? this.drbd.assemble(d, primary, a.force === true) : this.disks.assemble(d.logical_id, spec.disk_template);
+          results.push(await made.then((p) => [true, p], (e: Error) => [false, e.message]));
+        }
+        return results;
+      }
       case STEP.disksGrow: {
+        // drbd: Ganeti's two passes, the backing store on every node, then the device on the primary.
+        if (a.drbd) return this.drbd.replication.grow(String((a.drbd as SpecDisk).uuid), Number(a.amount), { dryRun: a.dryrun === true, backingStore: a.backing_store === true });
         const bytes = await this.disks.grow(a.logical_id, Number(a.amount), a.dryrun === true, String(a.template));
         // A running guest sees its disk grow at once.
         if (!a.dryrun && a.instance) await this.driver(a.hypervisor).diskGrown?.(String(a.instance), this.disks.pathOf(a.logical_id, String(a.template)), bytes);
@@ -313,6 +359,7 @@ export class NodeWorker {
     await this.worker?.close();
     // Lets go of the guests' monitors; the guests keep running for the next worker to adopt.
     await this.kvm.close();
+    await this.drbd.replication.release();
     await this.unlockRunDir?.();
     await closeQuietly(this.redis);
   }
@@ -417,6 +464,7 @@ async function main(): Promise<void> {
     sharedStorageDir: sharedDir,
     exportDir: env.RAPID_EXPORT_DIR || path.join(dataDir, 'export'),
     kvmRunDir: path.join(dataDir, 'kvm'),
+    drbdDir: env.RAPID_DRBD_DIR || path.join(dataDir, 'drbd'),
     kvmAccel: await resolveKvmAccel(env.RAPID_KVM_ACCEL, path.join(dataDir, 'kvm')),
     kvmTcgLiveMigration: env.RAPID_KVM_TCG_LIVE_MIGRATION === '1',
   });

@@ -17,6 +17,7 @@ import { BGL_SHARED } from './lock-requests.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { IALLOCATORS } from './node-actions.ts';
 import { groupIPolicy, specViolations } from '../ipolicy.ts';
+import { diskNodes, isDrbd, secondariesOf } from './drbd.ts';
 
 // ---------------------------------------------------------------------------
 // Node calls, the way Ganeti's RpcResult carries them.
@@ -111,7 +112,7 @@ export function instanceOpLocks(op: Opcode, cfg: ConfigStore, extra: (string | n
 
 export const FILE_TEMPLATES: readonly string[] = ['file', 'sharedfile'];
 /** constants.DTS_GROWABLE, the ones rapid has. */
-const GROWABLE = new Set(['file', 'sharedfile']);
+const GROWABLE = new Set(['file', 'sharedfile', 'drbd']);
 
 /** utils.FormatUnit(value, "h"). */
 export function formatUnit(mib: number): string {
@@ -152,16 +153,35 @@ function findDisk(inst: Instance, idx: number): Disk {
 
 export const ivName = (idx: number) => `disk/${idx}`;
 
+/** The nodes other than the primary holding some of `disks` (drbd pairs). */
+function secondaryNodes(cfg: ConfigStore, inst: Instance, disks: Disk[]): Node[] {
+  return secondariesOf(inst, disks).map((u) => cfg.nodes.get(u)).filter((n): n is Node => !!n);
+}
+
 /**
- * AssembleInstanceDisks on the primary node: [ok, [[node, iv_name, path]]],
- * with Ganeti's warning for each disk that cannot be prepared.
+ * AssembleInstanceDisks: [ok, [[node, iv_name, path]]]. drbd disks come up
+ * on their secondaries first (pass 1), then everything on the primary
+ * (pass 2), with Ganeti's warning for each disk that cannot be prepared;
+ * `force` makes the primary's copy authoritative (new disks, failover of a
+ * dead primary).
  */
-export async function assembleDisks(ctx: OpContext, inst: Instance, indexes?: number[]): Promise<[boolean, [string, string, string | null][]]> {
+export async function assembleDisks(ctx: OpContext, inst: Instance, indexes?: number[], o: { ignoreSecondaries?: boolean; force?: boolean } = {}): Promise<[boolean, [string, string, string | null][]]> {
   const node = primaryNode(ctx.cfg, inst);
   const idx = indexes ?? inst.disks.map((_, i) => i);
   if (!idx.length) return [true, []];
-  const r = await rpc<[boolean, string][]>(ctx, node, STEP.disksAssemble, { spec: specWith(ctx.cfg, inst, idx.map((i) => inst.disks[i])) });
+  const disks = idx.map((i) => inst.disks[i]);
   let ok = true;
+  for (const sec of secondaryNodes(ctx.cfg, inst, disks)) {
+    const mine = idx.filter((i) => diskNodes(inst, inst.disks[i]).includes(sec.uuid));
+    const r = await rpc<[boolean, string][]>(ctx, sec, STEP.disksAssemble, { spec: specWith(ctx.cfg, inst, mine.map((i) => inst.disks[i])) });
+    for (const [k, i] of mine.entries()) {
+      const [done, text] = r.ok ? r.payload[k] : [false, r.msg];
+      if (done) continue;
+      await logWarning(ctx, `Could not prepare block device ${ivName(i)} on node ${sec.name} (is_primary=False, pass=1): ${text}`);
+      if (!o.ignoreSecondaries) ok = false;
+    }
+  }
+  const r = await rpc<[boolean, string][]>(ctx, node, STEP.disksAssemble, { spec: specWith(ctx.cfg, inst, disks), force: o.force === true });
   const info: [string, string, string | null][] = [];
   for (const [k, i] of idx.entries()) {
     const [done, text] = r.ok ? r.payload[k] : [false, r.msg];
@@ -174,27 +194,101 @@ export async function assembleDisks(ctx: OpContext, inst: Instance, indexes?: nu
   return [ok, info];
 }
 
-/** WaitForSync: no rapid disk template is mirrored, so disks are always in sync. */
+/**
+ * ShutdownInstanceDisks on every node holding them; a failure on the
+ * primary counts unless `ignorePrimary` (a failover from a dead node).
+ */
+export async function shutdownDisks(ctx: OpContext, inst: Instance, o: { ignorePrimary?: boolean } = {}): Promise<boolean> {
+  if (!inst.disks.some(isDrbd)) return true;
+  let ok = true;
+  for (const node of [primaryNode(ctx.cfg, inst), ...secondaryNodes(ctx.cfg, inst, inst.disks)]) {
+    const r = await rpc(ctx, node, STEP.disksShutdown, { spec: instanceSpec(ctx.cfg, inst) });
+    if (r.ok) continue;
+    await logWarning(ctx, `Could not shutdown block device disk on node ${node.name}: ${r.msg}`);
+    if (!(node.uuid === inst.primary_node && o.ignorePrimary) && !r.offline) ok = false;
+  }
+  return ok;
+}
+
+/** Ganeti's objects.BlockDevStatus as the nodes report it (drbd disks), null for the rest. */
+export interface MirrorStatus { sync_percent: number | null; estimated_time: number | null; is_degraded: boolean; ldisk_status: number; dev_path: string; major: number; minor: number }
+
+/** utils.FormatSeconds. */
+function formatSeconds(secs: number): string {
+  const parts: string[] = [];
+  let s = Math.round(secs);
+  for (const [unit, n] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    if (s >= n || parts.length) { parts.push(`${Math.floor(s / n)}${unit}`); s %= n; }
+  }
+  parts.push(`${s}s`);
+  return parts.join(' ');
+}
+
+/** WaitForSync: polls the primary until no drbd disk resyncs; false when some stay degraded. */
 export async function waitForSync(ctx: OpContext, inst: Instance, oneshot = false): Promise<boolean> {
+  const disks = inst.disks.filter(isDrbd);
   if (!inst.disks.length) return true;
   if (!oneshot) await logInfo(ctx, `Waiting for instance ${inst.name} to sync disks`);
-  await logInfo(ctx, `Instance ${inst.name}'s disks are in sync`);
-  return true;
+  const node = primaryNode(ctx.cfg, inst);
+  let retries = 0;
+  let degradedRetries = 10;
+  for (;;) {
+    let done = true;
+    let degraded = false;
+    let wait = 0;
+    const r = disks.length ? await rpc<(MirrorStatus | null)[]>(ctx, node, STEP.disksMirrorStatus, { spec: specWith(ctx.cfg, inst, disks) }) : { ok: true as const, payload: [] };
+    if (!r.ok) {
+      await logWarning(ctx, `Can't get any data from node ${node.name}: ${r.msg}`);
+      if (++retries >= 10) throw new OpExecError(`Can't contact node ${node.name} for mirror data, aborting.`);
+      await sleep(6_000);
+      continue;
+    }
+    retries = 0;
+    for (const [k, m] of r.payload.entries()) {
+      const name = ivName(inst.disks.indexOf(disks[k]));
+      if (!m) { await logWarning(ctx, `Can't compute data for node ${node.name}/${name}`); continue; }
+      degraded ||= m.is_degraded && m.sync_percent === null;
+      if (m.sync_percent === null) continue;
+      done = false;
+      wait = m.estimated_time ?? 5;
+      await logInfo(ctx, `- device ${name}: ${m.sync_percent.toFixed(2).padStart(5)}% done, ${m.estimated_time !== null ? `${formatSeconds(m.estimated_time)} remaining (estimated)` : 'no time estimate'}`);
+    }
+    if ((done || oneshot) && degraded && degradedRetries-- > 0) { await sleep(1_000); continue; }
+    if (done || oneshot) {
+      if (done) await logInfo(ctx, `Instance ${inst.name}'s disks are in sync`);
+      return !degraded;
+    }
+    // Ganeti sleeps up to a minute; replicas here sync in seconds.
+    await sleep(Math.min(1_000, wait * 1000));
+  }
 }
 
-/** CreateDisks: make the files on the primary (`node`), all or none. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CreateDisks: on the secondaries first, then the primary (`node`); all or none. */
 export async function createDisks(ctx: OpContext, inst: Instance, node: Node, disks: Disk[], template = inst.disk_template): Promise<void> {
   if (!disks.length) return;
-  const r = await rpc(ctx, node, STEP.disksCreate, { spec: specWith(ctx.cfg, inst, disks, template) });
-  if (!r.ok) throw new OpExecError(`Can't create block device ${ivName(inst.disks.indexOf(disks[0]))} on node ${node.name} for instance ${inst.name}: ${r.msg}`);
+  const done: Node[] = [];
+  for (const n of [...secondaryNodes(ctx.cfg, inst, disks), node]) {
+    const r = await rpc(ctx, n, STEP.disksCreate, { spec: specWith(ctx.cfg, inst, disks, template) });
+    if (!r.ok) {
+      for (const m of done) await rpc(ctx, m, STEP.disksRemove, { spec: specWith(ctx.cfg, inst, disks, template) });
+      throw new OpExecError(`Can't create block device ${ivName(inst.disks.indexOf(disks[0]))} on node ${n.name} for instance ${inst.name}: ${r.msg}`);
+    }
+    done.push(n);
+  }
 }
 
-/** RemoveDisks on the primary; failures are warnings, as Ganeti logs them. */
+/** RemoveDisks on every node holding them; failures are warnings, as Ganeti logs them. */
 export async function removeDisks(ctx: OpContext, inst: Instance, node: Node, disks: Disk[], template = inst.disk_template): Promise<boolean> {
   if (!disks.length) return true;
-  const r = await rpc(ctx, node, STEP.disksRemove, { spec: specWith(ctx.cfg, inst, disks, template) });
-  if (!r.ok) await logWarning(ctx, `Could not remove disk(s) of instance ${inst.name} on node ${node.name}: ${r.msg}`);
-  return r.ok;
+  let ok = true;
+  for (const n of [node, ...secondaryNodes(ctx.cfg, inst, disks)]) {
+    const r = await rpc(ctx, n, STEP.disksRemove, { spec: specWith(ctx.cfg, inst, disks, template) });
+    if (!r.ok) await logWarning(ctx, `Could not remove disk(s) of instance ${inst.name} on node ${n.name}: ${r.msg}`);
+    ok &&= r.ok;
+  }
+  return ok;
 }
 
 // ---------------------------------------------------------------------------
@@ -221,6 +315,7 @@ export const OP_INSTANCE_DEACTIVATE_DISKS = define<Instance>({
     // _SafeShutdownInstanceDisks checks in Exec, so a dry run does not.
     if (!op.force) await checkState(ctx, inst, INSTANCE_DOWN, 'cannot shutdown disks');
     // Shutting down a file disk is a no-op on the node (FileStorage.Shutdown).
+    if (!(await shutdownDisks(ctx, inst))) throw new OpExecError("Can't shut down the instance's disks");
     return null;
   },
 });
@@ -319,8 +414,20 @@ export const OP_INSTANCE_GROW_DISK = define<GrowPlan>({
     if (!ok) throw new OpExecError('Cannot activate block device to grow');
     await ctx.log(`Growing disk ${index} of instance '${inst.name}' by ${formatUnit(delta)} to ${formatUnit(target)}`);
     const args = { logical_id: disk.logical_id, template: disk.dev_type, amount: delta, instance: inst.name, hypervisor: inst.hypervisor };
-    raiseOn(await rpc(ctx, node, STEP.disksGrow, { ...args, dryrun: true }), `Dry-run grow request failed to node ${node.name}`);
-    raiseOn(await rpc(ctx, node, STEP.disksGrow, { ...args, dryrun: false }), `Grow request failed to node ${node.name}`);
+    if (isDrbd(disk)) {
+      // Ganeti's passes: the backing store on every node (dry run first), then the device on the primary.
+      const drbd = specWith(ctx.cfg, inst, [disk]).disks[0];
+      const holders = diskNodes(inst, disk).map((u) => ctx.cfg.nodes.get(u)!);
+      for (const dryrun of [true, false]) {
+        for (const n of holders) {
+          raiseOn(await rpc(ctx, n, STEP.disksGrow, { ...args, drbd, backing_store: true, dryrun }), `${dryrun ? 'Dry-run grow' : 'Grow'} request failed to node ${n.name}`);
+        }
+      }
+      raiseOn(await rpc(ctx, node, STEP.disksGrow, { ...args, drbd, backing_store: false, dryrun: false }), `Grow request failed to node ${node.name}`);
+    } else {
+      raiseOn(await rpc(ctx, node, STEP.disksGrow, { ...args, dryrun: true }), `Dry-run grow request failed to node ${node.name}`);
+      raiseOn(await rpc(ctx, node, STEP.disksGrow, { ...args, dryrun: false }), `Grow request failed to node ${node.name}`);
+    }
     const cur = ctx.cfg.instances.get(inst.uuid) ?? inst;
     await ctx.cfg.commit([{ kind: 'instance', obj: { ...cur, disks: cur.disks.map((d) => (d.uuid === disk.uuid ? { ...d, size: d.size + delta } : d)) } }]);
     if (op.wait_for_sync) await waitForSync(ctx, inst);

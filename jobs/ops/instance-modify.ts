@@ -29,7 +29,7 @@ import { instanceSpec } from './instance-spec.ts';
 import { checkFreeMemory, checkNameResolves, generateMac } from './instance.ts';
 import { checkOsParams, osRpc } from './os.ts';
 import {
-  INSTANCE_DOWN, INSTANCE_NOT_RUNNING, checkNodeOnline, checkState, createDisks, disksActive, fileStorageDir,
+  INSTANCE_DOWN, INSTANCE_NOT_RUNNING, assembleDisks, checkNodeOnline, checkState, createDisks, disksActive, fileStorageDir,
   formatUnit, instanceOpLocks, newDisk, raiseOn, removeDisks, rpc, specWith,
   waitForSync, FILE_TEMPLATES,
 } from './instance-disks.ts';
@@ -737,8 +737,8 @@ export const OP_INSTANCE_RENAME = define<RenamePlan>({
       throw err;
     }
     // StartInstanceDisks / ShutdownInstanceDisks around the OS rename: the files must be there.
-    const r = await rpc<[boolean, string][]>(ctx, node, STEP.disksAssemble, { spec: specWith(ctx.cfg, renamed, renamed.disks) });
-    if (!r.ok || r.payload.some(([ok]) => !ok)) throw new OpExecError('Disk consistency error');
+    const [assembled] = await assembleDisks(ctx, renamed);
+    if (!assembled) throw new OpExecError('Disk consistency error');
     // The instance is renamed already: an OS rename script that fails is only warned about.
     const spec = instanceSpec(ctx.cfg, ctx.cfg.instances.get(inst.uuid) ?? renamed);
     const ren = await osRpc(ctx, node, STEP.osRename, { spec, old_name: inst.name, debug: op.debug_level ?? 0 }, 'rename');

@@ -17,13 +17,14 @@ import { checkFreeMemory } from './instance.ts';
 import { BGL_SHARED } from './lock-requests.ts';
 import {
   assembleDisks, checkNodeNotDrained, checkNodeOnline, checkNodeVmCapable, disksActive, instanceOpLocks,
-  ivName, pickNode, raiseOn, rpc, specWith, unreachable, type RpcResult,
+  ivName, pickNode, raiseOn, rpc, shutdownDisks, specWith, unreachable, waitForSync, type MirrorStatus, type RpcResult,
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
+import { isDrbd, secondariesOf } from './drbd.ts';
 import type { MigrationStatus } from '../../hypervisor/driver.ts';
 
-/** constants.DTS_MIRRORED and DTS_EXT_MIRROR, restricted to rapid's templates. */
-const MIRRORED = new Set(['diskless', 'sharedfile']);
+/** constants.DTS_MIRRORED, restricted to rapid's templates; drbd is the internally mirrored one (DTS_INT_MIRROR). */
+const MIRRORED = new Set(['diskless', 'sharedfile', 'drbd']);
 const MIGRATION_ACTIVE = new Set(['active', 'setup', 'postcopy-active']);
 const MIGRATION_FAILED = new Set(['failed', 'cancelled']);
 const POLL_MS = 1_000;
@@ -84,7 +85,15 @@ async function prereq(op: Opcode, ctx: OpContext, mode: Mode): Promise<Plan> {
   if (named && op.iallocator) throw new OpPrereqError('Do not specify both, iallocator and node', 'wrong_input');
   let target = named;
   const be = filledBeParams(cfg.cluster, inst);
-  if (!target) {
+  if (inst.disks.length && inst.disks.every(isDrbd)) {
+    // DTS_INT_MIRROR: the instance can only go where its disks' other copy is.
+    const secondary = inst.secondary_nodes[0] && cfg.nodes.get(inst.secondary_nodes[0]);
+    if (!secondary) throw new OpExecError('No secondary node but using drbd disk types');
+    if (op.iallocator || (named && named.uuid !== secondary.uuid)) {
+      throw new OpPrereqError(`Instances with disk types drbd cannot be ${failover ? 'failed over' : 'migrated'} to arbitrary nodes (neither an iallocator nor a target node can be passed)`, 'wrong_input');
+    }
+    target = secondary;
+  } else if (!target) {
     const allocator = (op.iallocator as string | null) ?? cfg.cluster.default_iallocator;
     if (!allocator) {
       throw new OpPrereqError('No iallocator or node given and no cluster-wide default iallocator found; please specify either an iallocator or a node, or set a cluster-wide default iallocator', 'wrong_input');
@@ -160,10 +169,19 @@ async function openDisks(ctx: OpContext, inst: Instance, node: Node, exclusive: 
   if (!r.ok || failed) throw new OpExecError(`Cannot open instance disks on node ${node.name}: ${r.ok ? failed![1] : r.msg}`);
 }
 
+/** SetInstancePrimaryNode; a drbd instance's old primary becomes its secondary. */
 async function setPrimary(ctx: OpContext, inst: Instance, node: Node): Promise<Instance> {
   const cur = ctx.cfg.instances.get(inst.uuid) ?? inst;
-  await ctx.cfg.commit([{ kind: 'instance', obj: { ...cur, primary_node: node.uuid } }]);
+  const moved = { ...cur, primary_node: node.uuid };
+  await ctx.cfg.commit([{ kind: 'instance', obj: { ...moved, secondary_nodes: secondariesOf(moved, moved.disks) } }]);
   return ctx.cfg.instances.get(inst.uuid)!;
+}
+
+const internallyMirrored = (inst: Instance) => inst.disks.length > 0 && inst.disks.every(isDrbd);
+
+/** A drbd step on one node, failing the job with Ganeti's wording. */
+async function drbdStep(ctx: OpContext, inst: Instance, node: Node, step: string, args: Record<string, unknown> = {}): Promise<void> {
+  raiseOn(await rpc(ctx, node, step, { spec: instanceSpec(ctx.cfg, inst), ...args }), `Cannot change disk to secondary on node ${node.name}`);
 }
 
 /** _AbortMigration: both sides roll back; failures are only logged, the disks still need reverting. */
@@ -198,14 +216,28 @@ async function execMigration(ctx: OpContext, p: Plan, allowRuntimeChanges: boole
   if (!infoResult.ok) throw new OpExecError(`Failed fetching source migration information from ${source.name}: ${infoResult.msg}`);
   const info = infoResult.payload;
 
-  await closeDisks(ctx, target);
-  await openDisks(ctx, inst, source, false);
-  await openDisks(ctx, inst, target, false);
+  const drbd = internallyMirrored(inst);
+  if (drbd) {
+    // _EnsureSecondary + _GoReconnect(multimaster): the target opens its copy while the source still mirrors into it.
+    if (!(await waitForSync(ctx, inst, true))) throw new OpExecError(`Disks of instance ${inst.name} are degraded, cannot migrate`);
+    await ctx.log('* changing disks into dual-master mode');
+    await drbdStep(ctx, inst, target, STEP.disksOpen, { multimaster: true });
+  } else {
+    await closeDisks(ctx, target);
+    await openDisks(ctx, inst, source, false);
+    await openDisks(ctx, inst, target, false);
+  }
 
   const fail = async (what: string, msg: string, log: string): Promise<never> => {
     await ctx.log(log);
     await abortMigration(ctx, p, info);
-    await revertDisks(ctx, p);
+    if (drbd) {
+      await ctx.log('* changing disks into single-master mode');
+      const r = await rpc(ctx, target, STEP.disksClose, { spec });
+      if (!r.ok) await logWarning(ctx, `Could not close instance disks on node ${target.name}: ${r.msg}`);
+    } else {
+      await revertDisks(ctx, p);
+    }
     throw new OpExecError(`Could not ${what} instance ${inst.name}: ${msg}`);
   };
   await ctx.log(`* preparing ${target.name} to accept the instance`);
@@ -243,8 +275,19 @@ async function execMigration(ctx: OpContext, p: Plan, allowRuntimeChanges: boole
   if (errs.length) throw new OpExecError(`Could not finalize instance migration: ${errs.join(' ')}`);
 
   const moved = await setPrimary(ctx, inst, target);
-  await closeDisks(ctx, source);
-  await openDisks(ctx, moved, target, true);
+  if (drbd) {
+    // The old primary stops replicating; the new one takes over, towards it.
+    await ctx.log(`* switching node ${source.name} to secondary mode`);
+    await drbdStep(ctx, moved, source, STEP.disksClose);
+    await ctx.log('* changing disks into single-master mode');
+    const [ok] = await assembleDisks(ctx, moved);
+    if (!ok) throw new OpExecError("Can't activate the instance's disks");
+    await ctx.log('* wait until resync is done');
+    await waitForSync(ctx, moved);
+  } else {
+    await closeDisks(ctx, source);
+    await openDisks(ctx, moved, target, true);
+  }
   await ctx.log('* done');
 }
 
@@ -305,8 +348,9 @@ async function execCleanup(ctx: OpContext, p: Plan): Promise<void> {
 async function execFailover(ctx: OpContext, p: Plan, mode: Mode): Promise<void> {
   const { inst, source, target } = p;
   if (disksActive(inst)) {
-    // Only DRBD disks can be degraded on the target; shared files and diskless cannot.
+    // Only drbd disks can be degraded on the target; shared files and diskless cannot.
     await ctx.log('* checking disk consistency between source and target');
+    if (internallyMirrored(inst)) await checkTargetConsistency(ctx, inst, source, target, mode.ignoreConsistency);
   } else {
     await ctx.log('* not checking disk consistency as instance is not running');
   }
@@ -330,16 +374,33 @@ async function execFailover(ctx: OpContext, p: Plan, mode: Mode): Promise<void> 
   await ctx.log("* deactivating the instance's disks on source node");
   if (down) {
     for (const [i] of inst.disks.entries()) await logWarning(ctx, `Could not shutdown block device ${ivName(i)} on node ${source.name}: ${down.msg}`);
+  } else if (!(await shutdownDisks(ctx, inst, { ignorePrimary: true }))) {
+    throw new OpExecError("Can't shut down the instance's disks");
   }
 
   const moved = await setPrimary(ctx, inst, target);
   if (moved.admin_state !== 'up') return;
   await ctx.log(`* activating the instance's disks on target node ${target.name}`);
-  const [ok] = await assembleDisks(ctx, moved);
+  // With a dead primary the surviving copy is made authoritative (ignore_consistency).
+  const [ok] = await assembleDisks(ctx, moved, undefined, { ignoreSecondaries: true, force: mode.ignoreConsistency });
   if (!ok) throw new OpExecError("Can't activate the instance's disks");
   await ctx.log(`* starting the instance on the target node ${target.name}`);
   const started = await rpc(ctx, target, STEP.instanceStart, { spec: instanceSpec(ctx.cfg, moved), paused: false });
   if (!started.ok) throw new OpExecError(`Could not start instance ${inst.name} on node ${target.name}: ${started.msg}`);
+}
+
+/** CheckDiskConsistency on the target (a secondary): every copy there must be in sync. */
+async function checkTargetConsistency(ctx: OpContext, inst: Instance, source: Node, target: Node, ignore: boolean): Promise<void> {
+  const r = await rpc<(MirrorStatus | null)[]>(ctx, target, STEP.disksMirrorStatus, { spec: instanceSpec(ctx.cfg, inst) });
+  for (const [i] of inst.disks.entries()) {
+    const m = r.ok ? r.payload[i] : null;
+    if (m && !m.is_degraded) continue;
+    if (source.offline) {
+      await ctx.log(`Node ${source.name} is offline, ignoring degraded disk ${i} on target node ${target.name}`);
+    } else if (!ignore) {
+      throw new OpExecError(`Disk ${i} is degraded on target node, aborting failover`);
+    }
+  }
 }
 
 async function exec(p: Plan, ctx: OpContext, mode: Mode): Promise<null> {

@@ -2,6 +2,7 @@
 // effective parameters. Sent with every node step, so workers keep no config.
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Instance, Network } from '../../src/model.ts';
+import { drbdIds, isDrbd } from './drbd.ts';
 import { filledBeParams, filledHvParams, filledNicParams, filledOsParams } from '../../src/fill.ts';
 
 export interface InstanceSpec {
@@ -18,9 +19,21 @@ export interface InstanceSpec {
   hvparams: Record<string, unknown>;
   beparams: Record<string, unknown>;
   disk_template: string;
-  disks: { uuid: string; index: number; name: string | null; size: number; mode: string; dev_type: string; logical_id: unknown }[];
+  disks: SpecDisk[];
   nics: { uuid: string; name: string | null; mac: string; ip: string | null; mode: unknown; link: unknown; vlan: unknown; netinfo: NetInfo | null }[];
   network_port: number | null;
+}
+
+export interface SpecDisk {
+  uuid: string;
+  index: number;
+  name: string | null;
+  size: number;
+  mode: string;
+  dev_type: string;
+  logical_id: unknown;
+  /** drbd: the replication (secondary) addresses of the logical_id's two nodes, in its order. */
+  drbd?: { ips: [string, string] };
 }
 
 /** A NIC's network as the node sees it (the RPC layer's netinfo). */
@@ -45,7 +58,11 @@ export function instanceSpec(cfg: ConfigStore, inst: Instance): InstanceSpec {
     hvparams: filledHvParams(cluster, inst),
     beparams: filledBeParams(cluster, inst),
     disk_template: inst.disk_template,
-    disks: inst.disks.map((d, index) => ({ uuid: d.uuid, index, name: d.name, size: d.size, mode: d.mode, dev_type: d.dev_type, logical_id: d.logical_id })),
+    disks: inst.disks.map((d, index) => {
+      const disk: SpecDisk = { uuid: d.uuid, index, name: d.name, size: d.size, mode: d.mode, dev_type: d.dev_type, logical_id: d.logical_id };
+      if (isDrbd(d)) disk.drbd = { ips: drbdIds(d).nodes.map((n) => cfg.nodes.get(n)?.secondary_ip ?? '') as [string, string] };
+      return disk;
+    }),
     nics: inst.nics.map((n) => {
       const p = filledNicParams(cluster, n);
       return { uuid: n.uuid, name: n.name, mac: n.mac, ip: n.ip, mode: p.mode, link: p.link, vlan: p.vlan, netinfo: netinfo(n.network) };

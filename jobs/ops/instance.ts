@@ -16,7 +16,8 @@ import { BGL_SHARED } from './lock-requests.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
 import { checkOsParams, osRpc } from './os.ts';
-import { raiseOn } from './instance-disks.ts';
+import { assembleDisks, createDisks, raiseOn, removeDisks, rpc, shutdownDisks, waitForSync, type MirrorStatus } from './instance-disks.ts';
+import { DRBD, allocateDrbd, diskNodes, drbdIds as drbdIdsOf, drbdLogicalId, isDrbd } from './drbd.ts';
 import { logInfo } from './feedback.ts';
 import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
 import { STEP } from '../node-rpc.ts';
@@ -68,7 +69,7 @@ async function markAdminState(ctx: OpContext, inst: Instance, state: Instance['a
 
 // ---------------------------------------------------------------------------
 
-interface CreatePlan { inst: Instance; pnode: Node; start: boolean; install: boolean; netWrites: ReturnType<typeof networkWrites> }
+interface CreatePlan { inst: Instance; pnode: Node; start: boolean; install: boolean; waitForSync: boolean; netWrites: ReturnType<typeof networkWrites> }
 
 export function generateMac(prefix: string, used: Set<string>): string {
   for (;;) {
@@ -79,11 +80,11 @@ export function generateMac(prefix: string, used: Set<string>): string {
 }
 
 /** Ganeti's iallocator in its simplest honest form: the vm-capable node with most free memory. */
-function allocateNode(cfg: ConfigStore, needMem: number): Node {
+function allocateNode(cfg: ConfigStore, needMem: number, exclude: string[] = []): Node {
   let best: { node: Node; free: number } | undefined;
   for (const node of cfg.nodes.values()) {
     const rt = cfg.liveRuntime(node.uuid);
-    if (!rt || node.offline || node.drained || !node.vm_capable) continue;
+    if (!rt || node.offline || node.drained || !node.vm_capable || exclude.includes(node.uuid)) continue;
     if (!best || rt.mfree > best.free) best = { node, free: rt.mfree };
   }
   if (!best || best.free < needMem) {
@@ -141,6 +142,8 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
     if (pnode.drained) throw new OpPrereqError(`Cannot use drained primary node '${pnode.name}'`, 'wrong_state');
     if (!pnode.vm_capable) throw new OpPrereqError(`Cannot use non-vm_capable primary node '${pnode.name}'`, 'wrong_state');
     requireNodeUp(cfg, pnode);
+    const snode = template === DRBD ? mirrorNode(cfg, op, pnode, op.pnode ? null : Number(be.minmem)) : null;
+    const drbdIds = snode ? allocateDrbd(cfg, pnode.uuid, snode.uuid, (op.disks as unknown[]).length) : [];
 
     const disks: Disk[] = (op.disks as unknown[]).map((raw, i) => {
       const d = forceDictType(raw, IDISK_PARAMS_TYPES);
@@ -151,7 +154,8 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
       return {
         uuid, name: (d.name as string | undefined) ?? null, size: Number(d.size), mode, spindles: (d.spindles as number | undefined) ?? null,
         dev_type: template, params: {},
-        logical_id: template === 'diskless' ? null : ['loop', `${name}/${uuid}.file.disk${i}`],
+        logical_id: snode ? drbdLogicalId(pnode.uuid, snode.uuid, drbdIds[i]!)
+          : template === 'diskless' ? null : ['loop', `${name}/${uuid}.file.disk${i}`],
       };
     });
     if (template === 'diskless' && disks.length) throw new OpPrereqError("Disk template 'diskless' does not allow disks", 'wrong_input');
@@ -197,34 +201,39 @@ export const OP_INSTANCE_CREATE = define<CreatePlan>({
     const now = Date.now() / 1000;
     const inst: Instance = {
       uuid: randomUUID(), name, ctime: now, mtime: now, serial_no: 1, tags: [...new Set(op.tags as string[])],
-      primary_node: pnode.uuid, secondary_nodes: [], os, hypervisor: hv,
+      primary_node: pnode.uuid, secondary_nodes: snode ? [snode.uuid] : [], os, hypervisor: hv,
       admin_state: op.start ? 'up' : 'down', admin_state_source: 'admin',
       disk_template: template, disks, nics, beparams, hvparams, osparams: { ...(op.osparams as Record<string, unknown>) },
       network_port: null, forthcoming: false,
     };
-    return { inst, pnode, start: op.start === true, install: !op.no_install && !!os, netWrites: networkWrites(pending) };
+    return { inst, pnode, start: op.start === true, install: !op.no_install && !!os, waitForSync: op.wait_for_sync !== false, netWrites: networkWrites(pending) };
   },
-  async exec({ inst, pnode, start, install, netWrites }, op, ctx) {
-    const spec = instanceSpec(ctx.cfg, inst);
+  async exec({ inst, pnode, start, install, waitForSync: wait, netWrites }, op, ctx) {
     if (inst.disks.length) {
       await ctx.log('* creating instance disks...');
-      await ctx.node(pnode.name, STEP.disksCreate, { spec });
+      await createDisks(ctx, inst, pnode, inst.disks);
     }
     try {
+      if (inst.disks.some(isDrbd)) {
+        // New replicas: the primary's (empty) copy is the authoritative one.
+        const [ok] = await assembleDisks(ctx, inst, undefined, { force: true });
+        if (!ok) throw new OpExecError("Can't activate the instance's disks");
+        if (wait && !(await waitForSync(ctx, inst))) throw new OpExecError('There are some degraded disks for this instance');
+      }
       if (install) {
         await ctx.log('* running the instance OS create scripts...');
-        raiseOn(await osRpc(ctx, pnode, STEP.osInstall, { spec, reinstall: false, debug: op.debug_level ?? 0 }, 'create'),
+        raiseOn(await osRpc(ctx, pnode, STEP.osInstall, { spec: instanceSpec(ctx.cfg, inst), reinstall: false, debug: op.debug_level ?? 0 }, 'create'),
           `Could not add os for instance ${inst.name} on node ${pnode.name}`);
       }
       await ctx.log(`adding instance ${inst.name} to cluster config`);
       await ctx.cfg.commit([{ kind: 'instance', obj: inst, isNew: true }, ...netWrites]);
     } catch (err) {
-      if (inst.disks.length) await ctx.node(pnode.name, STEP.disksRemove, { spec }).catch(() => undefined);
+      if (inst.disks.length) await removeDisks(ctx, inst, pnode, inst.disks);
       throw err;
     }
     if (start) {
       await ctx.log('* starting instance...');
-      await ctx.node(pnode.name, STEP.instanceStart, { spec });
+      await ctx.node(pnode.name, STEP.instanceStart, { spec: instanceSpec(ctx.cfg, inst) });
     }
     return [pnode.name];
   },
@@ -260,6 +269,7 @@ export const OP_INSTANCE_STARTUP = define<InstPlan>({
     const spec = instanceSpec(ctx.cfg, ctx.cfg.instances.get(inst.uuid) ?? inst);
     Object.assign(spec.hvparams, op.hvparams);
     Object.assign(spec.beparams, upgradeBeParams(forceDictType(op.beparams, BES_PARAMETER_TYPES)));
+    await startInstanceDisks(ctx, inst, op.force === true);
     try {
       await ctx.node(node.name, STEP.instanceStart, { spec, paused: op.startup_paused === true });
     } catch (err) {
@@ -280,6 +290,7 @@ export const OP_INSTANCE_SHUTDOWN = define<InstPlan>({
       await ctx.log(`Could not shutdown instance: ${(err as Error).message}`);
       throw err;
     }
+    await shutdownDisks(ctx, inst);
     return null;
   },
 });
@@ -334,8 +345,14 @@ export const OP_INSTANCE_REINSTALL = define<InstPlan & { os: string }>({
     await ctx.cfg.commit([{ kind: 'instance', obj: updated }]);
     await logInfo(ctx, 'Running instance OS create scripts...');
     const spec = instanceSpec(ctx.cfg, { ...updated, osparams: updatedParams(inst.osparams, given) });
-    raiseOn(await osRpc(ctx, node, STEP.osInstall, { spec, reinstall: true, debug: op.debug_level ?? 0 }, 'create'),
-      `Could not install OS for instance '${inst.name}' on node '${node.name}'`);
+    // StartInstanceDisks / ShutdownInstanceDisks around the scripts (replicas are reachable only while assembled).
+    await startInstanceDisks(ctx, updated, false);
+    try {
+      raiseOn(await osRpc(ctx, node, STEP.osInstall, { spec, reinstall: true, debug: op.debug_level ?? 0 }, 'create'),
+        `Could not install OS for instance '${inst.name}' on node '${node.name}'`);
+    } finally {
+      await shutdownDisks(ctx, updated);
+    }
     return null;
   },
 });
@@ -351,7 +368,7 @@ export const OP_INSTANCE_REMOVE = define<Instance>({
       await ctx.node(node.name, STEP.instanceStop, { name: inst.name, hypervisor: inst.hypervisor, timeout: op.shutdown_timeout });
       if (inst.disks.length) {
         await ctx.log('Removing block devices for instance ' + inst.name);
-        await ctx.node(node.name, STEP.disksRemove, { spec: instanceSpec(ctx.cfg, inst) });
+        if (!(await removeDisks(ctx, inst, node, inst.disks))) throw new Error("Can't remove instance's disks");
       }
     } catch (err) {
       if (!op.ignore_failures) throw new OpExecError(`Could not shutdown instance ${inst.name} on node ${node.name}: ${(err as Error).message}`);
@@ -382,15 +399,15 @@ export const OP_INSTANCE_QUERY_DATA = define<Instance[]>({
       }
       const spec = instanceSpec(ctx.cfg, inst);
       const group = ctx.cfg.groups.get(node.group);
+      const snodes = inst.secondary_nodes.map((u) => ctx.cfg.nodes.get(u)).filter((n): n is Node => !!n);
+      const status = op.static ? null : await mirrorStatuses(ctx, inst);
       out[inst.name] = {
         name: inst.name, config_state: inst.admin_state, run_state: runState,
         pnode: node.name, pnode_group_uuid: node.group, pnode_group_name: group?.name ?? null,
-        snodes: [], snodes_group_uuids: [], snodes_group_names: [],
+        snodes: snodes.map((n) => n.name), snodes_group_uuids: snodes.map((n) => n.group),
+        snodes_group_names: snodes.map((n) => ctx.cfg.groups.get(n.group)?.name ?? null),
         os: inst.os, network_port: inst.network_port,
-        disks: inst.disks.map((d, i) => ({
-          iv_name: `disk/${i}`, dev_type: d.dev_type, logical_id: d.logical_id, size: d.size, mode: d.mode,
-          name: d.name, uuid: d.uuid, spindles: d.spindles, pstatus: null, sstatus: null, children: [],
-        })),
+        disks: inst.disks.map((d, i) => diskStatus(ctx.cfg, inst, d, i, status)),
         disk_template: inst.disk_template,
         nics: inst.nics.map((n, i) => [n.name, n.uuid, n.mac, n.ip, spec.nics[i].mode, spec.nics[i].link, spec.nics[i].vlan, n.network, null]),
         uuid: inst.uuid, hypervisor: inst.hypervisor,
@@ -403,3 +420,72 @@ export const OP_INSTANCE_QUERY_DATA = define<Instance[]>({
     return out;
   },
 });
+
+// ---------------------------------------------------------------------------
+// drbd pieces of the instance lifecycle.
+
+/** LUInstanceCreate's mirror node checks (or the allocator's pick when no node was named). */
+function mirrorNode(cfg: ConfigStore, op: Opcode, pnode: Node, allocateMem: number | null): Node {
+  if (!op.snode) {
+    if (allocateMem === null) throw new OpPrereqError('The networked disk templates need a mirror node', 'wrong_input');
+    return allocateNode(cfg, allocateMem, [pnode.uuid]);
+  }
+  const snode = findNode(cfg, op.snode);
+  if (snode.uuid === pnode.uuid) throw new OpPrereqError('The secondary node cannot be the primary node', 'wrong_input');
+  if (snode.offline) throw new OpPrereqError(`Can't use offline node ${snode.name}`, 'wrong_state');
+  if (snode.drained) throw new OpPrereqError(`Can't use drained node ${snode.name}`, 'wrong_state');
+  if (!snode.vm_capable) throw new OpPrereqError(`Can't use non-vm_capable node ${snode.uuid}`, 'wrong_state');
+  requireNodeUp(cfg, snode);
+  return snode;
+}
+
+/** StartInstanceDisks: replicated disks come up on both nodes before the guest starts. */
+export async function startInstanceDisks(ctx: OpContext, inst: Instance, force: boolean): Promise<void> {
+  if (!inst.disks.some(isDrbd)) return;
+  const [ok] = await assembleDisks(ctx, inst, undefined, { ignoreSecondaries: force });
+  if (ok) return;
+  await shutdownDisks(ctx, inst);
+  if (force) await ctx.log('Disks seem to be not properly activated. Try again with the --force option or use gnt-instance activate-disks.');
+  throw new OpExecError('Disk consistency error');
+}
+
+/** blockdev_getmirrorstatus of the instance's drbd disks on each of its nodes, by node uuid. */
+async function mirrorStatuses(ctx: OpContext, inst: Instance): Promise<Map<string, (MirrorStatus | null)[]>> {
+  const out = new Map<string, (MirrorStatus | null)[]>();
+  if (!inst.disks.some(isDrbd)) return out;
+  for (const u of [inst.primary_node, ...inst.secondary_nodes]) {
+    const n = ctx.cfg.nodes.get(u);
+    if (!n) continue;
+    const r = await rpc<(MirrorStatus | null)[]>(ctx, n, STEP.disksMirrorStatus, { spec: instanceSpec(ctx.cfg, inst) });
+    if (r.ok) out.set(u, r.payload);
+    else if (!r.offline) throw new OpExecError(`Can't compute disk status for ${inst.name}: ${r.msg}`);
+  }
+  return out;
+}
+
+/** LUInstanceQueryData._ComputeDiskStatusInner for one disk. */
+function diskStatus(cfg: ConfigStore, inst: Instance, d: Disk, i: number, status: Map<string, (MirrorStatus | null)[]> | null): Record<string, unknown> {
+  const tuple = (node: string | undefined) => {
+    const m = node ? status?.get(node)?.[i] : null;
+    return m ? [m.dev_path, m.major, m.minor, m.sync_percent, m.estimated_time, m.is_degraded, m.ldisk_status] : null;
+  };
+  let drbdInfo: Record<string, unknown> | null = null;
+  let logicalId = d.logical_id;
+  let snode: string | undefined;
+  if (isDrbd(d)) {
+    const ids = drbdIdsOf(d);
+    const p = ids.nodes[0] === inst.primary_node ? 0 : 1;
+    snode = ids.nodes[1 - p];
+    drbdInfo = {
+      primary_node: cfg.nodes.get(inst.primary_node)?.name ?? null, primary_minor: ids.minors[p],
+      secondary_node: cfg.nodes.get(snode!)?.name ?? null, secondary_minor: ids.minors[1 - p], port: ids.port,
+    };
+    // Ganeti hides the shared secret.
+    logicalId = [...(d.logical_id as unknown[]).slice(0, -1), null];
+  }
+  return {
+    iv_name: `disk/${i}`, dev_type: d.dev_type, logical_id: logicalId, drbd_info: drbdInfo,
+    pstatus: tuple(diskNodes(inst, d).includes(inst.primary_node) ? inst.primary_node : undefined), sstatus: tuple(snode),
+    children: [], mode: d.mode, size: d.size, spindles: d.spindles, name: d.name, uuid: d.uuid,
+  };
+}

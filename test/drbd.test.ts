@@ -1,0 +1,217 @@
+// The drbd disk template on real replicas: two nodes, each a node worker in
+// its own network namespace (joined through a bridge in a third), so the
+// replication really crosses between "hosts". Writes through the primary's
+// storage daemon land on the secondary's copy; failover and live migration
+// of a real guest (QEMU/tcg) keep the data; a dead primary can be failed
+// over with ignore_consistency; removal leaves no daemon and no file.
+import test, { type ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts';
+import { createHosts, type Hosts } from './helpers/netns.ts';
+import { READY, Serial, testGuest } from './helpers/guest.ts';
+import { recordPid, unrecordPid } from './helpers/pids.ts';
+import { processAlive } from '../hypervisor/host.ts';
+
+const execFileP = promisify(execFile);
+const A = 'drbd-a.example.com';
+const B = 'drbd-b.example.com';
+const MIB = 2 ** 20;
+
+let hosts: Hosts;
+let c: TestCluster;
+const NS: Record<string, string> = {};
+const IP: Record<string, string> = {};
+const ENV = { RAPID_KVM_ACCEL: 'tcg', RAPID_KVM_TCG_LIVE_MIGRATION: '1' };
+
+test.before(async (t) => {
+  t.timeout(300_000);
+  await testGuest();
+  hosts = await createHosts(2);
+  [NS[A], NS[B]] = hosts.names;
+  [IP[A], IP[B]] = hosts.ips;
+  c = await startCluster({ RAPID_HYPERVISORS: 'fake,kvm', RAPID_KVM_ACCEL: 'tcg' });
+  for (const n of [A, B]) await c.addNode(n, IP[n]!, { netns: NS[n], env: ENV });
+});
+test.after.always(async () => {
+  await c?.stop();
+  // Whatever a failed test left: guests and storage daemons of both nodes, by their pidfiles.
+  for (const n of [A, B]) {
+    const dir = c?.nodeDataDir(n);
+    for (const sub of ['kvm/pid', 'kvm/disk']) {
+      const d = dir && path.join(dir, sub);
+      for (const f of d && fs.existsSync(d) ? fs.readdirSync(d).filter((x) => sub === 'kvm/pid' || x.endsWith('.pid')) : []) {
+        const pid = parseInt(fs.readFileSync(path.join(d!, f), 'utf8'), 10);
+        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
+      }
+    }
+  }
+  await hosts?.destroy();
+});
+
+const get = async (p: string) => (await c.w('GET', p)).json;
+async function ok(method: string, p: string, body?: unknown): Promise<any> {
+  const job = await c.job(method, p, body === undefined ? {} : { body });
+  if (job.status !== 'success') throw new Error(`${method} ${p}: ${job.status} ${JSON.stringify(job.opresult)}`);
+  return job;
+}
+
+const drbdDir = (node: string) => path.join(c.nodeDataDir(node)!, 'drbd');
+const image = (node: string, uuid: string) => path.join(drbdDir(node), `${uuid}.img`);
+/** Storage daemons of a node, from their pidfiles. */
+function daemons(node: string): number[] {
+  const d = path.join(c.nodeDataDir(node)!, 'kvm', 'disk');
+  if (!fs.existsSync(d)) return [];
+  return fs.readdirSync(d).filter((f) => f.endsWith('.pid'))
+    .map((f) => parseInt(fs.readFileSync(path.join(d, f), 'utf8'), 10)).filter((p) => p > 0 && processAlive(p));
+}
+const sha = (file: string, bytes: number) => createHash('sha256').update(fs.readFileSync(file).subarray(0, bytes)).digest('hex');
+
+async function info(name: string): Promise<any> {
+  const job = await ok('GET', `/2/instances/${name}/info`);
+  return job.opresult[0][name];
+}
+
+async function until<T>(what: string, fn: () => T | Promise<T>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test.serial('drbd on the fake hypervisor: replicated writes, status, failover, removal', async (t) => {
+  t.timeout(180_000);
+  const name = 'drbd1.example.com';
+  const job = await ok('POST', '/2/instances', createBody(name, {
+    hypervisor: 'fake', disk_template: 'drbd', pnode: A, snode: B, disks: [{ size: 16 }], ignore_ipolicy: true,
+  }));
+  const logs = job.oplog[0].map((e: unknown[]) => e[3]);
+  t.true(logs.includes(` - INFO: Instance ${name}'s disks are in sync`), JSON.stringify(logs));
+  const view = await get(`/2/instances/${name}`);
+  t.is(view.pnode, A);
+  t.deepEqual(view.snodes, [B]);
+  t.is(view.disk_template, 'drbd');
+
+  const i1 = await info(name);
+  const disk = i1.disks[0];
+  t.is(disk.dev_type, 'drbd');
+  t.is(disk.drbd_info.primary_node, A);
+  t.is(disk.drbd_info.secondary_node, B);
+  t.true(disk.drbd_info.port >= 11000 && disk.drbd_info.port <= 14999);
+  t.is(disk.logical_id[5], null, 'the shared secret is not shown');
+  // [dev_path, major, minor, sync_percent, estimated_time, is_degraded, ldisk_status]
+  t.is(disk.pstatus[3], null, 'in sync');
+  t.false(disk.pstatus[5], 'not degraded');
+  t.is(disk.pstatus[6], 1, 'LDS_OKAY');
+  t.truthy(disk.sstatus);
+  t.true(fs.existsSync(image(A, disk.uuid)) && fs.existsSync(image(B, disk.uuid)));
+  t.is(daemons(A).length, 1);
+  t.is(daemons(B).length, 1);
+
+  // A write through the primary's storage daemon is on the secondary's copy when it returns.
+  const uri = `nbd://${IP[A]}:${disk.drbd_info.port}/${disk.uuid}.vm`;
+  const w = await hosts.exec(0, ['qemu-io', '-f', 'raw', uri, '-c', 'write -P 0x5a 1M 2M']);
+  t.is(w.code, 0, w.stderr);
+  const want = createHash('sha256').update(Buffer.alloc(2 * MIB, 0x5a)).digest('hex');
+  t.is(createHash('sha256').update(fs.readFileSync(image(B, disk.uuid)).subarray(MIB, 3 * MIB)).digest('hex'), want);
+
+  // Failover: the secondary's copy becomes the primary one.
+  const fo = await ok('PUT', `/2/instances/${name}/failover`, {});
+  const foLogs = fo.oplog[0].map((e: unknown[]) => e[3]);
+  t.true(foLogs.includes('* checking disk consistency between source and target'));
+  const v2 = await get(`/2/instances/${name}`);
+  t.is(v2.pnode, B);
+  t.deepEqual(v2.snodes, [A]);
+  const i2 = await info(name);
+  t.is(i2.disks[0].drbd_info.primary_node, B);
+  t.false(i2.disks[0].pstatus[5], 'the new primary is in sync with the old one');
+  const r = await hosts.exec(1, ['qemu-io', '-f', 'raw', `nbd://${IP[B]}:${disk.drbd_info.port}/${disk.uuid}.vm`, '-c', 'read -P 0x5a 1M 2M']);
+  t.is(r.code, 0, r.stderr + r.stdout);
+  t.notRegex(r.stdout, /Pattern verification failed/);
+
+  await ok('DELETE', `/2/instances/${name}`);
+  t.false(fs.existsSync(image(A, disk.uuid)) || fs.existsSync(image(B, disk.uuid)), 'no copy left');
+  t.deepEqual([...daemons(A), ...daemons(B)], [], 'no storage daemon left');
+});
+
+test.serial('bad drbd requests get Ganeti\'s errors before anything is made', async (t) => {
+  const noSnode = await c.job('POST', '/2/instances', { body: createBody('drbdbad.example.com', { hypervisor: 'fake', disk_template: 'drbd', pnode: A, disks: [{ size: 16 }] }) });
+  t.deepEqual(noSnode.opresult[0], ['OpPrereqError', ['The networked disk templates need a mirror node', 'wrong_input']]);
+  const same = await c.job('POST', '/2/instances', { body: createBody('drbdbad.example.com', { hypervisor: 'fake', disk_template: 'drbd', pnode: A, snode: A, disks: [{ size: 16 }] }) });
+  t.deepEqual(same.opresult[0], ['OpPrereqError', ['The secondary node cannot be the primary node', 'wrong_input']]);
+  t.is((await c.w('GET', '/2/instances/drbdbad.example.com')).status, 404);
+});
+
+/** The guest writes a pattern to its disk and answers its checksum. */
+async function guestSum(serial: Serial, mib: number): Promise<string> {
+  const out = await serial.run(`dd if=/dev/vda bs=1M count=${mib} 2>/dev/null | sha256sum`, 120_000);
+  return /([0-9a-f]{64})/.exec(out)![1]!;
+}
+
+function recordQemu(t: ExecutionContext, node: string, name: string): number {
+  const pid = parseInt(fs.readFileSync(path.join(c.nodeDataDir(node)!, 'kvm', 'pid', name), 'utf8'), 10);
+  recordPid(pid, name);
+  t.teardown(() => { if (processAlive(pid)) process.kill(pid, 'SIGKILL'); unrecordPid(pid); });
+  return pid;
+}
+
+test.serial('a kvm guest on drbd: live migration keeps its data; after its node dies it fails over with it', async (t) => {
+  t.timeout(480_000);
+  const g = await testGuest();
+  const name = 'drbdvm.example.com';
+  await ok('POST', '/2/instances', createBody(name, {
+    hypervisor: 'kvm', disk_template: 'drbd', pnode: A, snode: B, disks: [{ size: 32 }], nics: [], start: true, ignore_ipolicy: true,
+    hvparams: { kernel_path: g.kernel, initrd_path: g.initrd, root_path: '/dev/vda', kernel_args: 'ro quiet', serial_console: true },
+  }));
+  const qemuA = recordQemu(t, A, name);
+  const socket = (node: string) => path.join(c.nodeDataDir(node)!, 'kvm', 'ctrl', `${name}.serial`);
+  let serial = await Serial.connect(socket(A));
+  t.teardown(() => serial.close());
+  const log = (node: string) => path.join(c.nodeDataDir(node)!, 'kvm', 'log', `${name}.serial.log`);
+  await until('the guest', () => fs.existsSync(log(A)) && fs.readFileSync(log(A), 'utf8').includes(READY), 60_000);
+  await serial.run('dd if=/dev/urandom of=/dev/vda bs=1M count=8 conv=fsync 2>/dev/null; sync');
+  const before = await guestSum(serial, 8);
+  const uuid = (await info(name)).disks[0].uuid;
+  t.is(sha(image(B, uuid), 8 * MIB), before, 'the secondary holds what the guest wrote');
+
+  const mig = await ok('PUT', `/2/instances/${name}/migrate`, { mode: 'live' });
+  const migLogs = mig.oplog[0].map((e: unknown[]) => e[3]);
+  t.true(migLogs.includes('* changing disks into dual-master mode'), JSON.stringify(migLogs));
+  t.is((await get(`/2/instances/${name}`)).pnode, B);
+  t.false(processAlive(qemuA));
+  recordQemu(t, B, name);
+  serial.close();
+  serial = await Serial.connect(socket(B));
+  t.is(await guestSum(serial, 8), before, 'the migrated guest reads its data on B');
+  await serial.run('dd if=/dev/urandom of=/dev/vda bs=1M seek=8 count=4 conv=fsync 2>/dev/null; sync');
+  const after = await guestSum(serial, 12);
+  serial.close();
+  t.is(sha(image(A, uuid), 12 * MIB), after, 'B now replicates to A');
+
+  // Node B dies: its worker, its guest and its storage daemons.
+  const workerB = c.workers.get(B)!;
+  await workerB.kill9();
+  for (const pid of [recordQemu(t, B, name), ...daemons(B)]) process.kill(pid, 'SIGKILL');
+  await until('B to be seen as down', async () => (await get(`/2/nodes/${B}`)).mfree === null, 30_000);
+  const failed = await c.job('PUT', `/2/instances/${name}/failover`, { body: {} });
+  t.is(failed.status, 'error', 'not without ignore_consistency');
+  await ok('PUT', `/2/instances/${name}/failover`, { ignore_consistency: true });
+  t.is((await get(`/2/instances/${name}`)).pnode, A);
+  recordQemu(t, A, name);
+  serial = await Serial.connect(socket(A));
+  await until('the guest on A', () => fs.readFileSync(log(A), 'utf8').split(READY).length >= 3, 60_000);
+  t.is(await guestSum(serial, 12), after, 'everything written before B died is there');
+  serial.close();
+
+  // B returns; the instance goes, from both nodes.
+  await c.addNode(B, IP[B]!, { netns: NS[B], env: ENV });
+  await ok('DELETE', `/2/instances/${name}`);
+  t.false(fs.existsSync(image(A, uuid)) || fs.existsSync(image(B, uuid)));
+  t.deepEqual([...daemons(A), ...daemons(B)], []);
+});
