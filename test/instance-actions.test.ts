@@ -267,7 +267,7 @@ test.serial('modify: disk template conversion file -> sharedfile copies the data
   job = await c.job('PUT', '/2/instances/dsk1/modify', { body: { disk_template: 'sharedfile' } });
   t.deepEqual(failure(job), ['Instance already has disk template sharedfile', 'wrong_input']);
   job = await c.job('PUT', '/2/instances/dsk1/modify', { body: { disk_template: 'plain' } });
-  t.deepEqual(failure(job), ["Disk template 'plain' is not enabled for this cluster (enabled templates: diskless, file, sharedfile)", 'wrong_state']);
+  t.deepEqual(failure(job), ["Disk template 'plain' is not enabled for this cluster (enabled templates: diskless, file, sharedfile, drbd)", 'wrong_state']);
   job = await c.job('PUT', '/2/instances/mod1/modify', { body: { disk_template: 'file' } });
   t.deepEqual(failure(job), ["Conversion from the 'diskless' disk template is not supported", 'wrong_input']);
   job = await c.job('PUT', '/2/instances/dsk1/modify', { body: { disk_template: 'diskless' } });

@@ -365,7 +365,7 @@ test.serial('storage listings are read on each node, with Ganeti\'s fields', asy
   failedWith(t, await list(NODE, 'output_fields=name'), 'OpPrereqError',
     "Storage reporting for storage type 'diskless' is not supported. Please use the --storage-type option to specify one of the supported storage types (file, gluster, lvm-pv, lvm-vg, sharedfile) or set the default disk template to one that supports storage reporting.");
   failedWith(t, await list(NODE, 'storage_type=lvm-vg&output_fields=name'), 'OpPrereqError',
-    "No disk template of storage type 'lvm-vg' is enabled in this cluster. Enabled disk templates are: diskless,file,sharedfile");
+    "No disk template of storage type 'lvm-vg' is enabled in this cluster. Enabled disk templates are: diskless,file,sharedfile,drbd");
   failedWith(t, await list(NODE, 'storage_type=file&output_fields=name,bogus'), 'OpPrereqError', 'Unknown output fields selected: bogus', 'wrong_input');
   failedWith(t, await list('ghost.example.com', 'storage_type=file&output_fields=name'), 'OpPrereqError', "Node 'ghost.example.com' not known", 'unknown_entity');
   const badType = await c.w('GET', `/2/nodes/${NODE}/storage?storage_type=tape&output_fields=name`);
@@ -379,10 +379,10 @@ test.serial('storage units cannot be modified or repaired on rapid\'s file stora
   t.deepEqual(file.ops[0].changes, { allocatable: false });
   failedWith(t, file, 'OpPrereqError', "Storage units of type 'file' can not be modified", 'wrong_input');
   failedWith(t, await c.job('PUT', `/2/nodes/${NODE}/storage/modify?storage_type=lvm-pv&name=/dev/sda3&allocatable=1`), 'OpPrereqError',
-    "No disk template of storage type 'lvm-vg' is enabled in this cluster. Enabled disk templates are: diskless,file,sharedfile");
+    "No disk template of storage type 'lvm-vg' is enabled in this cluster. Enabled disk templates are: diskless,file,sharedfile,drbd");
   failedWith(t, await c.job('PUT', `/2/nodes/${NODE}/storage/repair?storage_type=file&name=/srv`), 'OpPrereqError', "Storage units of type 'file' can not be repaired", 'wrong_input');
   failedWith(t, await c.job('PUT', `/2/nodes/${NODE}/storage/repair?storage_type=lvm-vg&name=xenvg`), 'OpPrereqError',
-    "No disk template of storage type 'lvm-vg' is enabled in this cluster. Enabled disk templates are: diskless,file,sharedfile");
+    "No disk template of storage type 'lvm-vg' is enabled in this cluster. Enabled disk templates are: diskless,file,sharedfile,drbd");
 });
 
 // ---- cluster ----------------------------------------------------------------------------------
@@ -474,7 +474,7 @@ test.serial('PUT /2/modify refusals: 400/403 before a job, Ganeti\'s errors in t
     [{ ipolicy: { 'disk-templates': ['plain'] } }, 'OpPrereqError', 'The following disk templates are allowed by the ipolicy, but not enabled on the cluster: plain', 'wrong_input'],
     [{ enabled_disk_templates: ['diskless', 'file'] }, 'OpPrereqError', 'The following disk templates are allowed by the ipolicy, but not enabled on the cluster: sharedfile', 'wrong_input'],
     [{ enabled_disk_templates: ['file'] }, 'OpPrereqError', /^Cannot disable disk template 'diskless', because there is at least one instance using it:\n \* (on2|on3|ev1|mg1)$/, 'wrong_state'],
-    [{ enabled_disk_templates: ['diskless', 'plain'] }, 'OpPrereqError', 'Disk template(s) plain cannot be enabled: a rapid cluster serves diskless, file, sharedfile', 'wrong_input'],
+    [{ enabled_disk_templates: ['diskless', 'plain'] }, 'OpPrereqError', 'Disk template(s) plain cannot be enabled: a rapid cluster serves diskless, file, sharedfile, drbd', 'wrong_input'],
     [{ default_iallocator: 'nosuch' }, 'OpPrereqError', "Invalid default iallocator script 'nosuch' specified", 'wrong_input'],
     [{ use_external_mip_script: true }, 'OpPrereqError', 'The parameter use_external_mip_script cannot be changed on a rapid cluster (rapid manages no master IP address); it stays False', 'wrong_input'],
     [{ file_storage_dir: '/elsewhere' }, 'OpPrereqError', /^The parameter file_storage_dir cannot be changed on a rapid cluster/, 'wrong_input'],

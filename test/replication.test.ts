@@ -37,6 +37,8 @@ interface Pair {
   write(via: number, on: number, pattern: number, offset: number, length: number): Promise<{ code: number; stderr: string }>;
   read(i: number, offset: number, length: number): Buffer;
   pid(i: number): number | null;
+  /** Records a storage daemon started elsewhere (killed and unrecorded at teardown). */
+  record(pid: number): void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,6 +52,7 @@ function daemonRecorder(t: ExecutionContext) {
     }
   });
   return (pid: number) => {
+    if (pids.has(pid)) return;
     pids.add(pid);
     recordPid(pid, 'qemu-storage-daemon');
   };
@@ -94,6 +97,7 @@ async function pair(t: ExecutionContext, sizeMiB = 64, resyncRate = 0): Promise<
       }
     },
     pid: (i) => qsdPid(nodes[i]!.runDir, UUID),
+    record,
   };
   p.manager(0);
   p.manager(1);
@@ -351,7 +355,7 @@ test.serial('a new manager adopts the daemons of one killed -9; the mirror never
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      for (const m of out.matchAll(/DAEMON (\d+)/g)) recordPid(Number(m[1]), 'qemu-storage-daemon');
+      for (const m of out.matchAll(/DAEMON (\d+)/g)) p.record(Number(m[1]));
       if (out.includes('READY')) resolve();
     });
     child.once('exit', (c) => reject(new Error(`manager child exited (${c}): ${out}`)));

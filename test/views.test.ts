@@ -89,7 +89,7 @@ test('group dict: keys, filled ipolicy/ndparams/diskparams, sorted members', (t)
   t.is(ipolicy['spindle-ratio'], 32);
   t.deepEqual(ipolicy['std'], { ...IPOLICY_DEFAULTS['std'] as object, 'memory-size': 256 });
   t.deepEqual(ipolicy['minmax'], IPOLICY_DEFAULTS['minmax']);
-  t.deepEqual(ipolicy['disk-templates'], ['diskless', 'file', 'sharedfile']);
+  t.deepEqual(ipolicy['disk-templates'], ['diskless', 'drbd', 'file', 'sharedfile']);
   t.deepEqual(g['ndparams'], { ...NDC_DEFAULTS, spindle_count: 3 });
   const dp = g['diskparams'] as Record<string, Record<string, unknown>>;
   t.deepEqual(Object.keys(dp), [...DISK_TEMPLATES]);
@@ -262,7 +262,7 @@ test('/2/info: every 3.0 key in order, plus the RAPI aliases and rapid_version',
   t.like(info, {
     software_version: SOFTWARE_VERSION, protocol_version: 3000000, config_version: 3000000,
     os_api_version: 20, export_version: 0, name: 'cluster.example.com', master: 'node1.example.com',
-    default_hypervisor: 'kvm', primary_ip_version: 4, vg_name: null, drbd_helper: null, rapid_version: '0.1.0',
+    default_hypervisor: 'kvm', primary_ip_version: 4, vg_name: null, drbd_helper: '/bin/true', rapid_version: '0.1.0',
   });
   t.regex(String(info['software_version']), /^\d+\.\d+\.\d+$/);
   t.is((info['architecture'] as string[]).length, 2);

@@ -463,7 +463,8 @@ const VALID_STORAGE_FIELDS = ['name', 'size', 'used', 'free', 'allocatable', 'ty
 const REPORTING_STORAGE_TYPES = ['file', 'gluster', 'lvm-pv', 'lvm-vg', 'sharedfile'];
 /** MAP_DISK_TEMPLATE_STORAGE_TYPE. */
 const TEMPLATE_STORAGE_TYPE: Record<string, string> = {
-  blockdev: 'blockdev', diskless: 'diskless', drbd: 'lvm-vg', ext: 'ext', file: 'file', gluster: 'gluster',
+  // rapid's drbd keeps its replicas in files (Ganeti's are LVM volumes).
+  blockdev: 'blockdev', diskless: 'diskless', drbd: 'file', ext: 'ext', file: 'file', gluster: 'gluster',
   plain: 'lvm-vg', rbd: 'rados', sharedfile: 'sharedfile',
 };
 /** MODIFIABLE_STORAGE_FIELDS and VALID_STORAGE_OPERATIONS: only LVM storage is modifiable or repairable. */

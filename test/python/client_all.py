@@ -770,7 +770,7 @@ def nodes_section(cl, env):
   error_job(cl, cl.GetNodeStorageUnits(env.n2, "lvm-vg", "name"), "GetNodeStorageUnits(lvm-vg)",
             "OpPrereqError", None,
             "No disk template of storage type 'lvm-vg' is enabled in this cluster. "
-            "Enabled disk templates are: diskless,file,sharedfile")
+            "Enabled disk templates are: diskless,file,sharedfile,drbd")
   error_job(cl, cl.ModifyNodeStorageUnits(env.n2, "file", name, allocatable=False),
             "ModifyNodeStorageUnits", "OpPrereqError", "wrong_input",
             "Storage units of type 'file' can not be modified")
