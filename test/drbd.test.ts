@@ -12,9 +12,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts';
 import { createHosts, type Hosts } from './helpers/netns.ts';
-import { READY, Serial, testGuest } from './helpers/guest.ts';
+import { READY, Serial, killByPidfiles, testGuest } from './helpers/guest.ts';
 import { recordPid, unrecordPid } from './helpers/pids.ts';
 import { processAlive } from '../hypervisor/host.ts';
+import { until } from './helpers/until.ts';
 
 const execFileP = promisify(execFile);
 const A = 'drbd-a.example.com';
@@ -41,13 +42,9 @@ test.after.always(async () => {
   // Whatever a failed test left: guests and storage daemons of both nodes, by their pidfiles.
   for (const n of [A, B]) {
     const dir = c?.nodeDataDir(n);
-    for (const sub of ['kvm/pid', 'kvm/disk']) {
-      const d = dir && path.join(dir, sub);
-      for (const f of d && fs.existsSync(d) ? fs.readdirSync(d).filter((x) => sub === 'kvm/pid' || x.endsWith('.pid')) : []) {
-        const pid = parseInt(fs.readFileSync(path.join(d!, f), 'utf8'), 10);
-        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-      }
-    }
+    if (!dir) continue;
+    killByPidfiles(path.join(dir, 'kvm', 'pid'));
+    killByPidfiles(path.join(dir, 'kvm', 'disk'), (f) => f.endsWith('.pid'));
   }
   await hosts?.destroy();
 });
@@ -73,16 +70,6 @@ const sha = (file: string, bytes: number) => createHash('sha256').update(fs.read
 async function info(name: string): Promise<any> {
   const job = await ok('GET', `/2/instances/${name}/info`);
   return job.opresult[0][name];
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 test.serial('drbd on the fake hypervisor: replicated writes, status, failover, removal', async (t) => {

@@ -7,9 +7,10 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts';
-import { READY, Serial, testGuest } from './helpers/guest.ts';
+import { READY, Serial, killByPidfiles, testGuest } from './helpers/guest.ts';
 import { pidDir, recordPid, unrecordPid } from './helpers/pids.ts';
 import { processAlive } from '../hypervisor/kvm.ts';
+import { until } from './helpers/until.ts';
 
 let c: TestCluster;
 test.before(async (t) => {
@@ -19,11 +20,7 @@ test.before(async (t) => {
 });
 test.after.always(async () => {
   await c?.stop();
-  const pids = c ? path.join(runDir(), 'pid') : '';
-  for (const f of pids && fs.existsSync(pids) ? fs.readdirSync(pids) : []) {
-    const pid = parseInt(fs.readFileSync(path.join(pids, f), 'utf8'), 10);
-    if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
+  if (c) killByPidfiles(path.join(runDir(), 'pid'));
 });
 
 const runDir = () => path.join(c.rapid.dataDir, 'kvm');
@@ -36,16 +33,6 @@ function qemuPid(t: ExecutionContext, name: string): number {
   recordPid(pid, name);
   t.teardown(() => { if (processAlive(pid)) process.kill(pid, 'SIGKILL'); unrecordPid(pid); });
   return pid;
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const serialLog = (name: string) => path.join(runDir(), 'log', `${name}.serial.log`);

@@ -18,6 +18,7 @@ import { incomingArgv, KvmMigration, localizeRuntime, migrationStatusOf, migrati
 import type { QmpClient } from '../hypervisor/qmp.ts';
 import type { InstanceSpecLike } from '../hypervisor/driver.ts';
 import { HVC_DEFAULTS } from '../src/defaults.ts';
+import { until } from './helpers/until.ts';
 
 const A = 'mig-a.example.com';
 const B = 'mig-b.example.com';
@@ -85,16 +86,6 @@ function runDirEmpty(t: ExecutionContext, node: string): void {
   for (const dir of ['pid', 'ctrl', 'conf']) {
     const d = path.join(runDir(node), dir);
     t.deepEqual(fs.existsSync(d) ? fs.readdirSync(d) : [], [], `nothing left in ${node}'s ${dir}/`);
-  }
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts';
-import { READY, Serial, testGuest } from './helpers/guest.ts';
+import { READY, Serial, killByPidfiles, testGuest } from './helpers/guest.ts';
 import { processAlive } from '../hypervisor/kvm.ts';
 
 const NS = `rapid-nic-${process.pid}`;
@@ -31,10 +31,7 @@ test.before(async (t) => {
 test.after.always(async () => {
   const run = c?.nodeDataDir(NODE2) && path.join(c.nodeDataDir(NODE2)!, 'kvm', 'pid');
   await c?.stop();
-  for (const f of run && fs.existsSync(run) ? fs.readdirSync(run) : []) {
-    const pid = parseInt(fs.readFileSync(path.join(run!, f), 'utf8'), 10);
-    if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
+  if (run) killByPidfiles(run);
   try { ip('netns', 'del', NS); } catch { /* never made */ }
 });
 

@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts';
 import { rapi } from './helpers/http.ts';
-import { READY, testGuest } from './helpers/guest.ts';
+import { READY, killByPidfiles, testGuest } from './helpers/guest.ts';
 import { recordPid, unrecordPid } from './helpers/pids.ts';
 import { processAlive } from '../hypervisor/kvm.ts';
+import { until } from './helpers/until.ts';
 
 let c: TestCluster;
 test.before(async (t) => {
@@ -19,12 +20,8 @@ test.before(async (t) => {
 });
 test.after.always(async () => {
   await c?.stop();
-  // A test that failed half-way may leave a guest: kill what the run dir's pidfiles name.
-  const pids = c ? path.join(runDir(), 'pid') : '';
-  for (const f of pids && fs.existsSync(pids) ? fs.readdirSync(pids) : []) {
-    const pid = parseInt(fs.readFileSync(path.join(pids, f), 'utf8'), 10);
-    if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
+  // A test that failed half-way may leave a guest.
+  if (c) killByPidfiles(path.join(runDir(), 'pid'));
 });
 
 const runDir = () => path.join(c.rapid.dataDir, 'kvm');
@@ -38,16 +35,6 @@ function qemuPid(t: ExecutionContext, name: string): number | null {
   recordPid(pid, name);
   t.teardown(() => { if (processAlive(pid)) process.kill(pid, 'SIGKILL'); unrecordPid(pid); });
   return pid;
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Waits for the n-th ready line in the serial log (it is appended across boots). */

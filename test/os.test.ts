@@ -20,6 +20,7 @@ import { READY, testGuest } from './helpers/guest.ts';
 import { recordPid, tempDir, terminate, unrecordPid } from './helpers/pids.ts';
 import { NODE, createBody, startCluster, type TestCluster } from './helpers/cluster.ts';
 import { rapi } from './helpers/http.ts';
+import { until } from './helpers/until.ts';
 
 // --- OS definitions on disk ---------------------------------------------------
 
@@ -461,16 +462,6 @@ async function ok(method: string, p: string, body?: unknown): Promise<any> {
   const job = await c!.job(method, p, body === undefined ? {} : { body });
   if (job.status !== 'success') throw new Error(`${method} ${p}: ${job.status} ${JSON.stringify(job.opresult)}`);
   return job;
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The guest's QEMU, recorded for the reaper while it runs. */

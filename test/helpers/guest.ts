@@ -1,12 +1,14 @@
 // The bootable test guest (scripts/build-test-guest.sh) and what tests need
 // to drive it: a KVM instance spec that boots it, and its serial console.
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BEC_DEFAULTS, HVC_DEFAULTS } from '../../src/defaults.ts';
 import type { InstanceSpecLike } from '../../hypervisor/driver.ts';
 import { repoRoot } from './pids.ts';
+import { processAlive } from '../../hypervisor/host.ts';
 
 export const READY = 'GUEST-READY';
 
@@ -97,5 +99,16 @@ export class Serial {
 
   close(): void {
     this.socket.destroy();
+  }
+}
+
+/**
+ * After a test that failed half-way: SIGKILL every live process a pidfile
+ * in `dir` names (a kvm run dir's pid/, its storage daemons' disk/*.pid).
+ */
+export function killByPidfiles(dir: string, only: (file: string) => boolean = () => true): void {
+  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir).filter(only) : []) {
+    const pid = parseInt(fs.readFileSync(path.join(dir, f), 'utf8'), 10);
+    if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
