@@ -127,6 +127,39 @@ test.serial('drbd on the fake hypervisor: replicated writes, status, failover, r
   t.deepEqual([...daemons(A), ...daemons(B)], [], 'no storage daemon left');
 });
 
+test.serial('a lost secondary: the primary writes on degraded, the returning secondary gets what it missed', async (t) => {
+  t.timeout(180_000);
+  const name = 'drbd2.example.com';
+  await ok('POST', '/2/instances', createBody(name, {
+    hypervisor: 'fake', disk_template: 'drbd', pnode: A, snode: B, disks: [{ size: 16 }], ignore_ipolicy: true,
+  }));
+  const disk = (await info(name)).disks[0];
+  const uri = `nbd://${IP[A]}:${disk.drbd_info.port}/${disk.uuid}.vm`;
+
+  // Node B goes away: its worker and its storage daemon.
+  await c.workers.get(B)!.kill9();
+  for (const pid of daemons(B)) process.kill(pid, 'SIGKILL');
+  const w = await hosts.exec(0, ['qemu-io', '-f', 'raw', uri, '-c', 'write -P 0x3c 4M 1M']);
+  t.is(w.code, 0, `the primary takes writes without its peer: ${w.stderr}`);
+  const degraded = await until('the primary to report degraded', async () => {
+    const d = (await info(name)).disks[0];
+    return d.pstatus?.[5] === true && d;
+  }, 30_000);
+  t.is(degraded.sstatus, null, 'nothing known of the dead secondary');
+
+  // B returns (same data dir): the pair reconnects and B gets the write it missed.
+  await c.addNode(B, IP[B]!, { netns: NS[B], env: ENV });
+  await ok('PUT', `/2/instances/${name}/activate-disks`, {});
+  await until('the pair to be in sync again', async () => {
+    const d = (await info(name)).disks[0];
+    return d.pstatus?.[5] === false && d.pstatus?.[3] === null && d.sstatus?.[5] === false;
+  }, 60_000);
+  const want = createHash('sha256').update(Buffer.alloc(MIB, 0x3c)).digest('hex');
+  t.is(createHash('sha256').update(fs.readFileSync(image(B, disk.uuid)).subarray(4 * MIB, 5 * MIB)).digest('hex'), want);
+  await ok('DELETE', `/2/instances/${name}`);
+  t.deepEqual([...daemons(A), ...daemons(B)], []);
+});
+
 test.serial('bad drbd requests get Ganeti\'s errors before anything is made', async (t) => {
   const noSnode = await c.job('POST', '/2/instances', { body: createBody('drbdbad.example.com', { hypervisor: 'fake', disk_template: 'drbd', pnode: A, disks: [{ size: 16 }] }) });
   t.deepEqual(noSnode.opresult[0], ['OpPrereqError', ['The networked disk templates need a mirror node', 'wrong_input']]);

@@ -33,11 +33,11 @@ export function unreachable(cfg: ConfigStore, node: Node): { msg: string; offlin
 }
 
 /** A node step whose failure is a value (Ganeti's fail_msg), not an exception. */
-export async function rpc<T = unknown>(ctx: OpContext, node: Node, step: string, args: Record<string, unknown>): Promise<RpcResult<T>> {
+export async function rpc<T = unknown>(ctx: OpContext, node: Node, step: string, args: Record<string, unknown>, timeoutMs?: number): Promise<RpcResult<T>> {
   const down = unreachable(ctx.cfg, node);
   if (down) return { ok: false, ...down };
   try {
-    return { ok: true, payload: (await ctx.node(node.name, step, args)) as T };
+    return { ok: true, payload: (await ctx.node(node.name, step, args, timeoutMs)) as T };
   } catch (err) {
     return { ok: false, msg: (err as Error).message, offline: false };
   }

@@ -16,7 +16,7 @@ import { BGL_SHARED } from './lock-requests.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
 import { checkOsParams, osRpc } from './os.ts';
-import { assembleDisks, createDisks, raiseOn, removeDisks, rpc, shutdownDisks, waitForSync, type MirrorStatus } from './instance-disks.ts';
+import { assembleDisks, createDisks, raiseOn, removeDisks, rpc, shutdownDisks, unreachable, waitForSync, type MirrorStatus } from './instance-disks.ts';
 import { DRBD, allocateDrbd, diskNodes, drbdIds as drbdIdsOf, drbdLogicalId, isDrbd } from './drbd.ts';
 import { logInfo } from './feedback.ts';
 import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
@@ -449,6 +449,8 @@ export async function startInstanceDisks(ctx: OpContext, inst: Instance, force: 
   throw new OpExecError('Disk consistency error');
 }
 
+const STATUS_TIMEOUT_MS = 5_000;
+
 /** blockdev_getmirrorstatus of the instance's drbd disks on each of its nodes, by node uuid. */
 async function mirrorStatuses(ctx: OpContext, inst: Instance): Promise<Map<string, (MirrorStatus | null)[]>> {
   const out = new Map<string, (MirrorStatus | null)[]>();
@@ -456,9 +458,12 @@ async function mirrorStatuses(ctx: OpContext, inst: Instance): Promise<Map<strin
   for (const u of [inst.primary_node, ...inst.secondary_nodes]) {
     const n = ctx.cfg.nodes.get(u);
     if (!n) continue;
-    const r = await rpc<(MirrorStatus | null)[]>(ctx, n, STEP.disksMirrorStatus, { spec: instanceSpec(ctx.cfg, inst) });
+    // A worker that died recently has not missed its heartbeat yet: its queue would hold the query for minutes.
+    const r = await rpc<(MirrorStatus | null)[]>(ctx, n, STEP.disksMirrorStatus, { spec: instanceSpec(ctx.cfg, inst) }, STATUS_TIMEOUT_MS);
     if (r.ok) out.set(u, r.payload);
-    else if (!r.offline) throw new OpExecError(`Can't compute disk status for ${inst.name}: ${r.msg}`);
+    // Ganeti fails the query for an unreachable node; rapid shows its copy's status as unknown (null), so a
+    // degraded pair can be seen while its other node is down.
+    else if (!r.offline && !unreachable(ctx.cfg, n) && !/did not answer/.test(r.msg)) throw new OpExecError(`Can't compute disk status for ${inst.name}: ${r.msg}`);
   }
   return out;
 }
