@@ -14,12 +14,14 @@ import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts
 import { createHosts, type Hosts } from './helpers/netns.ts';
 import { READY, Serial, killByPidfiles, testGuest } from './helpers/guest.ts';
 import { recordPid, unrecordPid } from './helpers/pids.ts';
+import { waitForJob } from './helpers/http.ts';
 import { processAlive } from '../hypervisor/host.ts';
 import { until } from './helpers/until.ts';
 
 const execFileP = promisify(execFile);
 const A = 'drbd-a.example.com';
 const B = 'drbd-b.example.com';
+const C = 'drbd-c.example.com';
 const MIB = 2 ** 20;
 
 let hosts: Hosts;
@@ -31,16 +33,16 @@ const ENV = { RAPID_KVM_ACCEL: 'tcg', RAPID_KVM_TCG_LIVE_MIGRATION: '1' };
 test.before(async (t) => {
   t.timeout(300_000);
   await testGuest();
-  hosts = await createHosts(2);
-  [NS[A], NS[B]] = hosts.names;
-  [IP[A], IP[B]] = hosts.ips;
+  hosts = await createHosts(3);
+  [NS[A], NS[B], NS[C]] = hosts.names;
+  [IP[A], IP[B], IP[C]] = hosts.ips;
   c = await startCluster({ RAPID_HYPERVISORS: 'fake,kvm', RAPID_KVM_ACCEL: 'tcg' });
-  for (const n of [A, B]) await c.addNode(n, IP[n]!, { netns: NS[n], env: ENV });
+  for (const n of [A, B, C]) await c.addNode(n, IP[n]!, { netns: NS[n], env: ENV });
 });
 test.after.always(async () => {
   await c?.stop();
   // Whatever a failed test left: guests and storage daemons of both nodes, by their pidfiles.
-  for (const n of [A, B]) {
+  for (const n of [A, B, C]) {
     const dir = c?.nodeDataDir(n);
     if (!dir) continue;
     killByPidfiles(path.join(dir, 'kvm', 'pid'));
@@ -234,4 +236,71 @@ test.serial('a kvm guest on drbd: live migration keeps its data; after its node 
   await ok('DELETE', `/2/instances/${name}`);
   t.false(fs.existsSync(image(A, uuid)) || fs.existsSync(image(B, uuid)));
   t.deepEqual([...daemons(A), ...daemons(B)], []);
+});
+
+test.serial('replace the secondary while the guest writes, then fail over to the new one: the data is intact', async (t) => {
+  t.timeout(480_000);
+  const g = await testGuest();
+  const name = 'drbdrep.example.com';
+  await ok('POST', '/2/instances', createBody(name, {
+    hypervisor: 'kvm', disk_template: 'drbd', pnode: A, snode: B, disks: [{ size: 32 }], nics: [], start: true, ignore_ipolicy: true,
+    hvparams: { kernel_path: g.kernel, initrd_path: g.initrd, root_path: '/dev/vda', kernel_args: 'ro quiet', serial_console: true },
+  }));
+  recordQemu(t, A, name);
+  const socket = (node: string) => path.join(c.nodeDataDir(node)!, 'kvm', 'ctrl', `${name}.serial`);
+  const log = (node: string) => path.join(c.nodeDataDir(node)!, 'kvm', 'log', `${name}.serial.log`);
+  await until('the guest', () => fs.existsSync(log(A)) && fs.readFileSync(log(A), 'utf8').includes(READY), 60_000);
+  let serial = await Serial.connect(socket(A));
+  t.teardown(() => serial.close());
+  // A writer in the guest keeps rewriting the first 4 MiB while the secondary moves.
+  await serial.run('(i=0; while [ ! -e /tmp/stop ]; do dd if=/dev/urandom of=/dev/vda bs=64k count=64 conv=fsync 2>/dev/null; i=$((i+1)); done; echo WRITER-DONE-$i) & :');
+  const uuid = (await info(name)).disks[0].uuid;
+
+  const job = await ok('POST', `/2/instances/${name}/replace-disks?mode=replace_new_secondary&remote_node=${C}`);
+  const logs = job.oplog[0].map((e: unknown[]) => e[3]);
+  t.true(logs.includes('STEP 6/6 Removing old storage'), JSON.stringify(logs));
+  const v = await get(`/2/instances/${name}`);
+  t.deepEqual([v.pnode, v.snodes], [A, [C]]);
+  t.false(fs.existsSync(image(B, uuid)), 'the old copy is gone');
+
+  await serial.run('touch /tmp/stop; sleep 1; sync');
+  const sum = /([0-9a-f]{64})/.exec(await serial.run('dd if=/dev/vda bs=1M count=8 2>/dev/null | sha256sum', 120_000))![1]!;
+  serial.close();
+  await until('C to hold the same data', () => sha(image(C, uuid), 8 * MIB) === sum, 30_000);
+
+  await ok('PUT', `/2/instances/${name}/failover`, {});
+  t.is((await get(`/2/instances/${name}`)).pnode, C);
+  recordQemu(t, C, name);
+  await until('the guest on C', () => fs.existsSync(log(C)) && fs.readFileSync(log(C), 'utf8').includes(READY), 60_000);
+  serial = await Serial.connect(socket(C));
+  t.is(/([0-9a-f]{64})/.exec(await serial.run('dd if=/dev/vda bs=1M count=8 2>/dev/null | sha256sum', 120_000))![1], sum, 'intact on the new node');
+  serial.close();
+  await ok('DELETE', `/2/instances/${name}`);
+  t.deepEqual([...daemons(A), ...daemons(B), ...daemons(C)], []);
+});
+
+test.serial('evacuating a node\'s drbd secondaries moves two instances\' copies to another node', async (t) => {
+  t.timeout(180_000);
+  const names = ['evac1.example.com', 'evac2.example.com'];
+  for (const name of names) {
+    await ok('POST', '/2/instances', createBody(name, { hypervisor: 'fake', disk_template: 'drbd', pnode: A, snode: B, disks: [{ size: 8 }], ignore_ipolicy: true }));
+  }
+  const first = (await info(names[0]!)).disks[0];
+  const w = await hosts.exec(0, ['qemu-io', '-f', 'raw', `nbd://${IP[A]}:${first.drbd_info.port}/${first.uuid}.vm`, '-c', 'write -P 0x77 0 1M']);
+  t.is(w.code, 0, w.stderr);
+  const res = await c.w('POST', `/2/nodes/${B}/evacuate`, { body: { mode: 'secondary-only', iallocator: 'hail' } });
+  t.is(res.status, 200, res.text);
+  const evac = await waitForJob(c.rapid, res.json, { user: 'admin', password: 'adminpw' }, 60_000);
+  t.is(evac.status, 'success', JSON.stringify(evac.opresult));
+  const children = (evac.opresult[0].jobs as [boolean, number][]).map(([, id]) => id);
+  t.is(children.length, 2);
+  for (const id of children) {
+    const j = await waitForJob(c.rapid, id, { user: 'admin', password: 'adminpw' }, 120_000);
+    t.is(j.status, 'success', JSON.stringify(j.opresult));
+  }
+  for (const name of names) t.deepEqual((await get(`/2/instances/${name}`)).snodes, [C]);
+  const want = createHash('sha256').update(Buffer.alloc(MIB, 0x77)).digest('hex');
+  t.is(sha(image(C, first.uuid), MIB), want, 'the data moved with the copy');
+  for (const name of names) await ok('DELETE', `/2/instances/${name}`);
+  t.deepEqual([...daemons(A), ...daemons(B), ...daemons(C)], []);
 });

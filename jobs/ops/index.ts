@@ -17,9 +17,10 @@ import * as nodeActions from './node-actions.ts';
 import * as cluster from './cluster.ts';
 import * as multiAlloc from './multi-alloc.ts';
 import * as os from './os.ts';
+import * as replaceDisks from './replace-disks.ts';
 
 const AREAS: Record<string, unknown>[] = [
-  tags, instance, node, testDelay, network, group, instanceModify, instanceMove, instanceDisks, instanceExport, nodeActions, cluster, multiAlloc, os,
+  tags, instance, node, testDelay, network, group, instanceModify, instanceMove, instanceDisks, instanceExport, nodeActions, cluster, multiAlloc, os, replaceDisks,
 ];
 
 const IMPLS: Record<string, OpImpl> = Object.fromEntries(

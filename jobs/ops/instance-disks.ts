@@ -438,29 +438,6 @@ export const OP_INSTANCE_GROW_DISK = define<GrowPlan>({
   },
 });
 
-export const OP_INSTANCE_REPLACE_DISKS = define<null>({
-  locks: (op, cfg) => instanceOpLocks(op, cfg, [op.remote_node as string | null]),
-  prereq(op, ctx) {
-    // LUInstanceReplaceDisks.CheckArguments, then TLReplaceDisks.CheckPrereq.
-    if (op.mode === 'replace_new_secondary') {
-      if (op.remote_node === null && op.iallocator === null) {
-        throw new OpPrereqError('When changing the secondary either an iallocator script must be used or the new node given', 'wrong_input');
-      }
-      if (op.remote_node !== null && op.iallocator !== null) throw new OpPrereqError('Do not specify both, iallocator and node', 'wrong_input');
-    } else if (op.remote_node !== null || op.iallocator !== null) {
-      throw new OpPrereqError('The iallocator and new node options can only be used when changing the secondary node', 'wrong_input');
-    }
-    const inst = findInstance(ctx.cfg, op.instance_name);
-    if (op.remote_node !== null) findNode(ctx.cfg, op.remote_node);
-    // Only DRBD instances have a secondary, and rapid has no DRBD.
-    if (inst.secondary_nodes.length !== 1) {
-      throw new OpPrereqError(`The instance has a strange layout, expected one secondary but found ${inst.secondary_nodes.length}`, 'internal_error');
-    }
-    throw new OpPrereqError('Can only run replace disks for DRBD8-based instances', 'wrong_input');
-  },
-  exec: async () => null,
-});
-
 // ---------------------------------------------------------------------------
 // Node choice (the `hail` iallocator in its simplest honest form).
 
