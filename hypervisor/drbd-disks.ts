@@ -81,6 +81,12 @@ export class DrbdDisks {
     return each(disks, async (d) => { await this.replication.demote(d.uuid); });
   }
 
+  /** Copies one disk's content over another's (either may be a replica's NBD path): template conversions. */
+  async copy(from: string, to: string): Promise<void> {
+    await execFileP('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', from, to], { maxBuffer: 1 << 20 })
+      .catch((e: Error & { stderr?: string }) => { throw new HypervisorFailure(`Cannot copy ${from} to ${to}: ${e.stderr?.trim() || e.message}`); });
+  }
+
   /**
    * OS scripts work on files, and a replicated disk is only reachable over
    * NBD here (no kernel NBD, no DRBD device): they get scratch copies of the

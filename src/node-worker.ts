@@ -270,8 +270,14 @@ export class NodeWorker {
       }
       case STEP.disksRenameDir:
         return this.disks.renameDir(String(a.from), String(a.to), String(a.template));
-      case STEP.disksConvert:
-        return this.disks.copy(a.from as { logicalId: unknown; template: string }, a.to as { logicalId: unknown; template: string });
+      case STEP.disksConvert: {
+        // Either side may be a replica (`drbd`: reached through this node's storage daemon).
+        type End = { logicalId: unknown; template: string; drbd?: SpecDisk };
+        const [from, to] = [a.from as End, a.to as End];
+        if (!from.drbd && !to.drbd) return this.disks.copy(from, to);
+        const where = async (e: End) => (e.drbd ? this.drbd.vmPath(e.drbd) : this.disks.assemble(e.logicalId, e.template));
+        return this.drbd.copy(await where(from), await where(to));
+      }
       case STEP.exportReceive:
         return this.exports.receive(String(a.instance), a.files as string[], String(a.magic), Number(a.timeout) * 1000);
       case STEP.exportSend: {

@@ -304,3 +304,68 @@ test.serial('evacuating a node\'s drbd secondaries moves two instances\' copies 
   for (const name of names) await ok('DELETE', `/2/instances/${name}`);
   t.deepEqual([...daemons(A), ...daemons(B), ...daemons(C)], []);
 });
+
+test.serial('disk template conversions file → drbd → file keep the data', async (t) => {
+  t.timeout(180_000);
+  const name = 'drbdconv.example.com';
+  await ok('POST', '/2/instances', createBody(name, { hypervisor: 'fake', disk_template: 'file', pnode: A, disks: [{ size: 8 }], start: false, ignore_ipolicy: true }));
+  const file = (await info(name)).disks[0].logical_id[1] as string;
+  const storage = path.join(c.nodeDataDir(A)!, 'storage');
+  const fd = fs.openSync(path.join(storage, file), 'r+');
+  fs.writeSync(fd, Buffer.alloc(MIB, 0x42), 0, MIB, 2 * MIB);
+  fs.closeSync(fd);
+  const want = createHash('sha256').update(Buffer.alloc(MIB, 0x42)).digest('hex');
+
+  const noNode = await c.job('PUT', `/2/instances/${name}/modify`, { body: { disk_template: 'drbd', remote_node: A } });
+  t.deepEqual(noNode.opresult[0], ['OpPrereqError', [`Given new secondary node ${A} is the same as the primary node of the instance`, 'wrong_state']]);
+
+  const toDrbd = await ok('PUT', `/2/instances/${name}/modify`, { disk_template: 'drbd', remote_node: B });
+  t.deepEqual(toDrbd.opresult[0], [['disk_template', 'drbd']]);
+  const v = await get(`/2/instances/${name}`);
+  t.deepEqual([v.disk_template, v.snodes], ['drbd', [B]]);
+  const disk = (await info(name)).disks[0];
+  for (const n of [A, B]) t.is(createHash('sha256').update(fs.readFileSync(image(n, disk.uuid)).subarray(2 * MIB, 3 * MIB)).digest('hex'), want, `the data is on ${n}'s copy`);
+  t.false(fs.existsSync(path.join(storage, file)), 'the old file is gone');
+  t.deepEqual([...daemons(A), ...daemons(B)], [], 'the replicas are shut down again (the instance is down)');
+
+  await ok('PUT', `/2/instances/${name}/modify`, { disk_template: 'file' });
+  const back = (await info(name)).disks[0];
+  t.is((await get(`/2/instances/${name}`)).disk_template, 'file');
+  t.is(createHash('sha256').update(fs.readFileSync(path.join(storage, back.logical_id[1])).subarray(2 * MIB, 3 * MIB)).digest('hex'), want);
+  t.false(fs.existsSync(image(A, disk.uuid)) || fs.existsSync(image(B, disk.uuid)), 'no replica left');
+  await ok('DELETE', `/2/instances/${name}`);
+});
+
+test.serial('node migrate moves a node\'s drbd primaries to their secondaries; deactivate and activate disks', async (t) => {
+  t.timeout(180_000);
+  const names = ['nmig1.example.com', 'nmig2.example.com'];
+  for (const name of names) {
+    await ok('POST', '/2/instances', createBody(name, { hypervisor: 'fake', disk_template: 'drbd', pnode: A, snode: B, disks: [{ size: 8 }], ignore_ipolicy: true }));
+  }
+  const res = await c.w('POST', `/2/nodes/${A}/migrate`, { body: { mode: 'live' } });
+  t.is(res.status, 200, res.text);
+  const job = await waitForJob(c.rapid, res.json, { user: 'admin', password: 'adminpw' }, 60_000);
+  t.is(job.status, 'success', JSON.stringify(job.opresult));
+  for (const [, id] of job.opresult[0].jobs as [boolean, number][]) {
+    t.is((await waitForJob(c.rapid, id, { user: 'admin', password: 'adminpw' }, 120_000)).status, 'success');
+  }
+  for (const name of names) {
+    const v = await get(`/2/instances/${name}`);
+    t.deepEqual([v.pnode, v.snodes, v.status], [B, [A], 'running']);
+  }
+
+  // A stopped instance's replicas are shut down; activate-disks brings them up and answers the guest's path.
+  const name = names[0]!;
+  await ok('PUT', `/2/instances/${name}/shutdown`, {});
+  const uuid = (await info(name)).disks[0].uuid;
+  const running = () => [A, B].filter((n) => fs.existsSync(path.join(c.nodeDataDir(n)!, 'kvm', 'disk', `${uuid}.pid`)));
+  t.deepEqual(running(), []);
+  const act = await ok('PUT', `/2/instances/${name}/activate-disks`);
+  const [[node, iv, devPath]] = act.opresult[0];
+  t.deepEqual([node, iv], [B, 'disk/0']);
+  t.regex(devPath, new RegExp(`^nbd://${IP[B]!.replace(/\./g, '\\.')}:\\d+/${uuid}\\.vm$`));
+  t.deepEqual(running().sort(), [A, B].sort());
+  await ok('PUT', `/2/instances/${name}/deactivate-disks`);
+  t.deepEqual(running(), []);
+  for (const n of names) await ok('DELETE', `/2/instances/${n}`);
+});

@@ -28,9 +28,10 @@ import {
 import { instanceSpec } from './instance-spec.ts';
 import { checkFreeMemory, checkNameResolves, generateMac } from './instance.ts';
 import { checkOsParams, osRpc } from './os.ts';
+import { DRBD, allocateDrbd, drbdIds, drbdLogicalId, isDrbd } from './drbd.ts';
 import {
   INSTANCE_DOWN, INSTANCE_NOT_RUNNING, assembleDisks, checkNodeOnline, checkState, createDisks, disksActive, fileStorageDir,
-  formatUnit, instanceOpLocks, newDisk, raiseOn, removeDisks, rpc, specWith,
+  formatUnit, instanceOpLocks, newDisk, pickNode, raiseOn, removeDisks, rpc, shutdownDisks, specWith,
   waitForSync, FILE_TEMPLATES,
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
@@ -116,7 +117,8 @@ interface SetParamsPlan {
   hotplug: boolean;
   runtimeMem: number | null;
   diskMods: Mod[];
-  template: { from: string; to: string } | null;
+  /** `snode`: the new secondary of a conversion to drbd. */
+  template: { from: string; to: string; snode: Node | null } | null;
   nics: Nic[] | null;
   nicChanges: Change[];
   /** Address pools the NIC changes reserve in or release to. */
@@ -367,7 +369,7 @@ async function verifyDiskMods(ctx: OpContext, op: Opcode, inst: Instance, mods: 
 }
 
 /** _PreCheckDiskTemplate. */
-async function checkTemplateChange(ctx: OpContext, inst: Instance, to: string): Promise<void> {
+async function checkTemplateChange(ctx: OpContext, op: Opcode, inst: Instance, to: string): Promise<Node | null> {
   const cluster = ctx.cfg.cluster;
   if (NOT_CONVERTIBLE_FROM.has(inst.disk_template)) {
     throw new OpPrereqError(`Conversion from the '${inst.disk_template}' disk template is not supported`, 'wrong_input');
@@ -377,13 +379,38 @@ async function checkTemplateChange(ctx: OpContext, inst: Instance, to: string): 
   if (!cluster.enabled_disk_templates.includes(to)) {
     throw new OpPrereqError(`Disk template '${to}' is not enabled for this cluster (enabled templates: ${cluster.enabled_disk_templates.join(', ')})`, 'wrong_state');
   }
-  if (!cluster.volume_group_name && !NOT_LVM.has(to)) {
+  // rapid's drbd keeps its replicas in files: no volume group needed.
+  if (!cluster.volume_group_name && !NOT_LVM.has(to) && to !== DRBD) {
     throw new OpPrereqError('Disk template conversions to lvm-based instances are not supported by the cluster', 'wrong_state');
   }
   await checkState(ctx, inst, INSTANCE_DOWN, 'cannot change disk template');
-  if (!FILE_TEMPLATES.includes(to) || !FILE_TEMPLATES.includes(inst.disk_template)) {
+  const convertible = [...FILE_TEMPLATES, DRBD];
+  if (!convertible.includes(to) || !convertible.includes(inst.disk_template)) {
     throw new OpPrereqError(`Conversion from '${inst.disk_template}' to '${to}' is not supported by rapid`, 'wrong_input');
   }
+  if (to !== DRBD) {
+    if (op.remote_node) await logWarning(ctx, 'Changing the disk template to a non-mirrored one, the secondary node will be ignored');
+    return null;
+  }
+  // The mirror node: given, or chosen by the (cluster's) allocator (CheckIAllocatorOrNode).
+  const pnode = primaryNode(ctx.cfg, inst);
+  let snode: Node;
+  if (op.remote_node) {
+    snode = findNode(ctx.cfg, op.remote_node);
+    if (snode.uuid === pnode.uuid) {
+      throw new OpPrereqError(`Given new secondary node ${snode.name} is the same as the primary node of the instance`, 'wrong_state');
+    }
+    checkNodeOnline(snode);
+    if (snode.drained) throw new OpPrereqError(`Can't use drained node ${snode.name}`, 'wrong_state');
+    if (!snode.vm_capable) throw new OpPrereqError(`Can't use non-vm_capable node ${snode.uuid}`, 'wrong_state');
+  } else {
+    const allocator = (op.iallocator as string | null) ?? cluster.default_iallocator;
+    if (!allocator) {
+      throw new OpPrereqError('No iallocator or node given and no cluster-wide default iallocator found; please specify either an iallocator or a node, or set a cluster-wide default iallocator', 'wrong_input');
+    }
+    snode = pickNode(ctx.cfg, allocator, [pnode.uuid], 0, `Can't compute nodes using iallocator '${allocator}'`);
+  }
+  return snode;
 }
 
 /** _ProcessMem: a bigger maxmem must still let the instance start; runtime memory within bounds. */
@@ -474,8 +501,8 @@ async function setParamsPrereq(op: Opcode, ctx: OpContext): Promise<SetParamsPla
 
   let template: SetParamsPlan['template'] = null;
   if (op.disk_template) {
-    await checkTemplateChange(ctx, inst, String(op.disk_template));
-    template = { from: inst.disk_template, to: String(op.disk_template) };
+    const snode = await checkTemplateChange(ctx, op, inst, String(op.disk_template));
+    template = { from: inst.disk_template, to: String(op.disk_template), snode };
   }
   await verifyDiskMods(ctx, op, inst, diskMods, hotplug);
   if (op.offline !== null) {
@@ -562,28 +589,37 @@ async function applyDiskMods(ctx: OpContext, op: Opcode, plan: SetParamsPlan, in
 }
 
 /** _ConvertInstanceDisks between the two file templates: new files, data copied, old files removed. */
-async function convertDisks(ctx: OpContext, op: Opcode, inst: Instance, from: string, to: string, result: Change[], created: Disk[]): Promise<Instance> {
+async function convertDisks(ctx: OpContext, op: Opcode, inst: Instance, from: string, to: string, snode: Node | null, result: Change[], created: Disk[]): Promise<Instance> {
   const node = primaryNode(ctx.cfg, inst);
   await ctx.log(`Converting disk template from '${from}' to '${to}'`);
   await ctx.log(`Generating new '${to}' disk template...`);
   const driver = (op.file_driver as string | null) ?? 'loop';
-  const fresh = inst.disks.map((d, i) => newDisk(inst.name, to, i, d, driver));
+  const ids = snode ? allocateDrbd(ctx.cfg, node.uuid, snode.uuid, inst.disks.length) : [];
+  const fresh = inst.disks.map((d, i) => (snode
+    ? { ...newDisk(inst.name, to, i, d, driver), logical_id: drbdLogicalId(node.uuid, snode.uuid, ids[i]!) }
+    : newDisk(inst.name, to, i, d, driver)));
+  const converted: Instance = { ...inst, disks: fresh, disk_template: to, secondary_nodes: snode ? [snode.uuid] : [] };
   await ctx.log(`Creating new empty disks of type '${to}'...`);
   try {
-    await createDisks(ctx, inst, node, fresh, to);
+    await createDisks(ctx, converted, node, fresh, to);
   } catch (err) {
     await logWarning(ctx, 'Device creation failed');
     throw err;
   }
   created.push(...fresh);
+  // Replicas are reached through their storage daemons: up for the copy (new ones made authoritative), down after.
+  const replicas = [...(from === DRBD ? [inst] : []), ...(to === DRBD ? [converted] : [])];
+  for (const r of replicas) {
+    const [up] = await assembleDisks(ctx, r, undefined, { force: r === converted });
+    if (!up) throw new OpExecError("Can't activate the instance's disks");
+  }
+  const end = (owner: Instance, d: Disk) => ({ logicalId: d.logical_id, template: d.dev_type, drbd: isDrbd(d) ? specWith(ctx.cfg, owner, [d]).disks[0] : undefined });
   await ctx.log(`Populating the new empty disks of type '${to}'...`);
   for (const [i, old] of inst.disks.entries()) {
     await ctx.log(` - copying data from disk ${i} (${old.dev_type}), size ${formatUnit(fresh[i].size)}`);
-    const r = await rpc(ctx, node, STEP.disksConvert, {
-      from: { logicalId: old.logical_id, template: old.dev_type }, to: { logicalId: fresh[i].logical_id, template: to },
-    });
+    const r = await rpc(ctx, node, STEP.disksConvert, { from: end(inst, old), to: end(converted, fresh[i]!) });
     if (!r.ok) {
-      await ctx.log(` - ERROR: Could not copy disk '${(old.logical_id as string[])[1]}' to '${(fresh[i].logical_id as string[])[1]}'`);
+      await ctx.log(` - ERROR: Could not copy disk '${diskLabel(old)}' to '${diskLabel(fresh[i]!)}'`);
       await logInfo(ctx, 'Some disks failed to copy');
       await logInfo(ctx, 'The instance will not be affected, aborting operation');
       await logInfo(ctx, `Removing newly created disks of type '${to}'...`);
@@ -593,11 +629,16 @@ async function convertDisks(ctx: OpContext, op: Opcode, inst: Instance, from: st
       raiseOn(r, "Error while converting the instance's template");
     }
   }
+  if (to === DRBD && !(await waitForSync(ctx, converted))) throw new OpExecError('There are some degraded disks for this instance');
+  for (const r of replicas) await shutdownDisks(ctx, r);
   await ctx.log(`Detaching old disks (${from}) from the instance and removing them from cluster config`);
   await ctx.log(`Adding new disks (${to}) to cluster config and attaching them to the instance`);
   result.push(['disk_template', to]);
-  return { ...inst, disks: fresh, disk_template: to };
+  return converted;
 }
+
+/** How Ganeti names a disk in conversion logs: a file's path, a drbd disk's port. */
+const diskLabel = (d: Disk) => (isDrbd(d) ? `drbd:${drbdIds(d).port}` : String((d.logical_id as string[])[1]));
 
 export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
   locks: (op, cfg) => [
@@ -629,7 +670,7 @@ export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
       inst = await applyDiskMods(ctx, op, plan, inst, result, created, removed);
       if (plan.template) {
         oldDisks = inst.disks;
-        inst = await convertDisks(ctx, op, inst, plan.template.from, plan.template.to, result, created);
+        inst = await convertDisks(ctx, op, inst, plan.template.from, plan.template.to, plan.template.snode, result, created);
       }
       if (plan.nics) {
         inst.nics = plan.nics;
@@ -658,7 +699,8 @@ export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
       throw err;
     }
     if (plan.template) {
-      await waitForSync(ctx, inst, !op.wait_for_sync);
+      // A conversion to drbd waited for its replicas before they were shut down.
+      if (plan.template.to !== DRBD) await waitForSync(ctx, inst, !op.wait_for_sync);
       await ctx.log(`Removing old block devices of type '${plan.template.from}'...`);
       await removeDisks(ctx, plan.inst, node, oldDisks, plan.template.from);
     }
