@@ -174,7 +174,7 @@ export function printKvmMigrate(r: KvmMigrateBenchResult, out: (s: string) => vo
   out(`  RAM sent                              ${pct(r.samples.map((s) => s.transferredMiB), 50).toFixed(1)} MiB`);
   out(`  RAPI migrate job, received → ended    ${stat((s) => s.jobMs)}`);
   out(`    to the transfer's start (QEMU on B)  ${stat((s) => s.prepareMs)}`);
-  out(`    the transfer, polled once a second   ${stat((s) => s.transferMs)}`);
+  out(`    the transfer (polled, 50 ms → 1 s)   ${stat((s) => s.transferMs)}`);
   out(`    finalize, config, disks              ${stat((s) => s.finishMs)}`);
   out(`  the guest's counter ran on            ${r.counter[0]} → ${r.counter[1]}${r.counter[1] > r.counter[0] ? '' : '   (STOPPED?)'}`);
 }
