@@ -369,3 +369,28 @@ test.serial('node migrate moves a node\'s drbd primaries to their secondaries; d
   t.deepEqual(running(), []);
   for (const n of names) await ok('DELETE', `/2/instances/${n}`);
 });
+
+test.serial('replace_on_primary of a stopped instance: a new primary copy, filled from the secondary; refused while it runs', async (t) => {
+  t.timeout(180_000);
+  const name = 'drbdpri.example.com';
+  await ok('POST', '/2/instances', createBody(name, { hypervisor: 'fake', disk_template: 'drbd', pnode: A, snode: B, disks: [{ size: 8 }], ignore_ipolicy: true }));
+  const disk = (await info(name)).disks[0];
+  const w = await hosts.exec(0, ['qemu-io', '-f', 'raw', `nbd://${IP[A]}:${disk.drbd_info.port}/${disk.uuid}.vm`, '-c', 'write -P 0x61 3M 1M']);
+  t.is(w.code, 0, w.stderr);
+  const running = await c.job('POST', `/2/instances/${name}/replace-disks?mode=replace_on_primary`);
+  t.is(running.opresult[0][0], 'OpPrereqError');
+  t.regex(running.opresult[0][1][0], /is running: rapid replaces the primary's copy only of a stopped instance/);
+
+  await ok('PUT', `/2/instances/${name}/shutdown`, {});
+  const inode = fs.statSync(image(A, disk.uuid)).ino;
+  const job = await ok('POST', `/2/instances/${name}/replace-disks?mode=replace_on_primary`);
+  const logs = job.oplog[0].map((e: unknown[]) => e[3]);
+  t.true(logs.includes('STEP 5/6 Sync devices'), JSON.stringify(logs));
+  t.not(fs.statSync(image(A, disk.uuid)).ino, inode, 'a new file for the primary copy');
+  const want = createHash('sha256').update(Buffer.alloc(MIB, 0x61)).digest('hex');
+  t.is(createHash('sha256').update(fs.readFileSync(image(A, disk.uuid)).subarray(3 * MIB, 4 * MIB)).digest('hex'), want, 'filled from the secondary');
+  await ok('PUT', `/2/instances/${name}/startup`, {});
+  const after = (await info(name)).disks[0];
+  t.deepEqual([after.drbd_info.primary_node, after.pstatus[5]], [A, false], 'the pair starts with its real roles, in sync');
+  await ok('DELETE', `/2/instances/${name}`);
+});

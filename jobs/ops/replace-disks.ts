@@ -1,10 +1,11 @@
 // LUInstanceReplaceDisks / TLReplaceDisks for rapid's drbd: a new copy on a
 // new secondary node (replace_new_secondary), a fresh copy on the current
-// secondary (replace_on_secondary), or whichever side is faulty
-// (replace_auto). The primary's copy cannot be replaced while the guest
-// uses it (Ganeti swaps LVs under DRBD; rapid's replica is one file owned by
-// the storage daemon the guest is attached to), so replace_on_primary is
-// refused with its reason.
+// secondary (replace_on_secondary) or on the primary (replace_on_primary),
+// or whichever side is faulty (replace_auto). The primary's copy can be
+// replaced only while the guest is down (Ganeti swaps LVs under a running
+// DRBD device; rapid's replica is one file owned by the storage daemon the
+// guest is attached to): the secondary then fills the new copy, for once as
+// the source.
 import { OpExecError, OpPrereqError } from '../errors.ts';
 import type { ConfigStore } from '../../src/store/config.ts';
 import type { Disk, Instance, Node } from '../../src/model.ts';
@@ -26,7 +27,7 @@ const STEPS = 6;
 
 interface Plan {
   inst: Instance;
-  mode: 'replace_new_secondary' | 'replace_on_secondary' | 'replace_auto';
+  mode: 'replace_new_secondary' | 'replace_on_secondary' | 'replace_on_primary' | 'replace_auto';
   /** Indexes of the disks to replace. */
   disks: number[];
   primary: Node;
@@ -71,8 +72,8 @@ async function prereq(op: Opcode, ctx: OpContext): Promise<Plan> {
   const given = (op.disks as number[]) ?? [];
   if (given.length && (mode === 'replace_auto' || mode === 'replace_new_secondary')) throw new OpPrereqError('Cannot specify disks to be replaced', 'wrong_input');
   if (!inst.disks.length || !inst.disks.every(isDrbd)) throw new OpPrereqError('Can only run replace disks for DRBD8-based instances', 'wrong_input');
-  if (mode === 'replace_on_primary') {
-    throw new OpPrereqError("Replacing the primary's copy (replace_on_primary) is not supported by rapid: the running guest's storage daemon owns it; fail over, replace on the secondary, and fail back", 'wrong_input');
+  if (mode === 'replace_on_primary' && inst.admin_state === 'up') {
+    throw new OpPrereqError(`Instance ${inst.name} is running: rapid replaces the primary's copy only of a stopped instance (its storage daemon serves the guest); stop it, or fail over and replace on the secondary`, 'wrong_state');
   }
   for (const i of given) if (!inst.disks[i]) throw new OpPrereqError(`Invalid disk index: ${i} (instace has disks 0 to ${inst.disks.length - 1}`, 'wrong_input');
   let disks = given.length ? given : inst.disks.map((_, i) => i);
@@ -87,11 +88,11 @@ async function prereq(op: Opcode, ctx: OpContext): Promise<Plan> {
     if (onPrimary.length && onSecondary.length) {
       throw new OpPrereqError(`Instance ${inst.name} has faulty disks on more than one node and can not be repaired automatically`, 'wrong_state');
     }
-    if (onPrimary.length) {
-      throw new OpPrereqError(`Instance ${inst.name} has faulty disks on its primary node ${primary.name}; rapid cannot replace the primary's copy (fail over first)`, 'wrong_state');
+    if (onPrimary.length && inst.admin_state === 'up') {
+      throw new OpPrereqError(`Instance ${inst.name} has faulty disks on its primary node ${primary.name}, and rapid replaces the primary's copy only of a stopped instance`, 'wrong_state');
     }
-    disks = onSecondary;
-    target = onSecondary.length ? secondary : null;
+    disks = onPrimary.length ? onPrimary : onSecondary;
+    target = onPrimary.length ? primary : onSecondary.length ? secondary : null;
   }
   if (newNode) {
     checkNodeNotDrained(newNode);
@@ -102,23 +103,26 @@ async function prereq(op: Opcode, ctx: OpContext): Promise<Plan> {
 
 const step = (ctx: OpContext, n: number, what: string) => ctx.log(`STEP ${n}/${STEPS} ${what}`);
 
-/** Steps 1 and 2: the primary has every disk, and its copies are sound. */
-async function checkPrimary(ctx: OpContext, p: Plan): Promise<void> {
+/** Steps 1 and 2: the node that keeps its copies (`other`) has every disk, and they are sound. */
+async function checkOther(ctx: OpContext, p: Plan, other: Node): Promise<void> {
   await step(ctx, 1, 'Check device existence');
   const disks = p.disks.map((i) => p.inst.disks[i]!);
-  const s = await statuses(ctx, p.inst, p.primary, disks);
+  const s = await statuses(ctx, p.inst, other, disks);
   for (const [k, i] of p.disks.entries()) {
-    await logInfo(ctx, `Checking disk/${i} on ${p.primary.name}`);
-    if (!s?.[k]) throw new OpExecError(`Can't find disk/${i} on node ${p.primary.name}: disk not found`);
+    await logInfo(ctx, `Checking disk/${i} on ${other.name}`);
+    if (!s?.[k]) throw new OpExecError(`Can't find disk/${i} on node ${other.name}: disk not found`);
   }
   await step(ctx, 2, 'Check peer consistency');
   for (const [k, i] of p.disks.entries()) {
-    await logInfo(ctx, `Checking disk/${i} consistency on node ${p.primary.name}`);
-    if (s![k]!.ldisk_status !== LDS_OKAY) {
-      throw new OpExecError(`Node ${p.primary.name} has degraded storage, unsafe to replace disks for instance ${p.inst.name}`);
+    await logInfo(ctx, `Checking disk/${i} consistency on node ${other.name}`);
+    // The primary's own copy must be sound (ldisk); a secondary's must also be connected and current.
+    if (s![k]!.ldisk_status !== LDS_OKAY || (other.uuid !== p.primary.uuid && s![k]!.is_degraded)) {
+      throw new OpExecError(`Node ${other.name} has degraded storage, unsafe to replace disks for instance ${p.inst.name}`);
     }
   }
 }
+
+const checkPrimary = (ctx: OpContext, p: Plan) => checkOther(ctx, p, p.primary);
 
 /** Steps 5 and 6: the new copies catch up; then what the old ones left goes. */
 async function finish(ctx: OpContext, inst: Instance, old: { node: Node; disks: Disk[] } | null): Promise<void> {
@@ -178,6 +182,33 @@ async function replaceOnSecondary(ctx: OpContext, p: Plan): Promise<void> {
   await finish(ctx, inst, null);
 }
 
+/**
+ * replace_on_primary of a stopped instance: the primary's copies are made
+ * anew and the secondary fills them, as the source for once (the roles are
+ * swapped in what the nodes are told, not in the configuration); shut down
+ * after, the pair is in sync and starts with its real roles.
+ */
+async function replaceOnPrimary(ctx: OpContext, p: Plan): Promise<void> {
+  const { inst } = p;
+  const disks = p.disks.map((i) => inst.disks[i]!);
+  await checkOther(ctx, p, p.secondary);
+  await step(ctx, 3, 'Allocate new storage');
+  if (!(await shutdownDisks(ctx, inst))) throw new OpExecError("Can't shut down the instance's disks");
+  const old = await rpc(ctx, p.primary, STEP.disksRemove, { spec: specWith(ctx.cfg, inst, disks) });
+  if (!old.ok) throw new OpExecError(`Can't remove the old storage on ${p.primary.name}: ${old.msg}`);
+  for (const i of p.disks) await logInfo(ctx, `Adding storage on ${p.primary.name} for disk/${i}`);
+  const made = await rpc(ctx, p.primary, STEP.disksCreate, { spec: specWith(ctx.cfg, inst, disks) });
+  if (!made.ok) throw new OpExecError(`Can't create block device: ${made.msg}`);
+  await step(ctx, 4, 'Changing drbd configuration');
+  const swapped: Instance = { ...inst, primary_node: p.secondary.uuid, secondary_nodes: [p.primary.uuid] };
+  const [ok] = await assembleDisks(ctx, swapped, p.disks);
+  if (!ok) throw new OpExecError("Can't add local storage to drbd");
+  await step(ctx, 5, 'Sync devices');
+  if (!(await waitForSync(ctx, swapped))) throw new OpExecError('DRBD device is degraded!');
+  if (!(await shutdownDisks(ctx, swapped))) throw new OpExecError("Can't shut down the instance's disks");
+  await step(ctx, 6, 'Removing old storage');
+}
+
 export const OP_INSTANCE_REPLACE_DISKS = define<Plan>({
   locks: (op, cfg: ConfigStore) => instanceOpLocks(op, cfg, [op.remote_node as string | null]),
   prereq,
@@ -195,6 +226,7 @@ export const OP_INSTANCE_REPLACE_DISKS = define<Plan>({
     if (activate) await assembleDisks(ctx, inst, undefined, { ignoreSecondaries: true });
     try {
       if (p.newNode) await changeSecondary(ctx, p, p.newNode);
+      else if (p.mode === 'replace_on_primary' || p.target?.uuid === p.primary.uuid) await replaceOnPrimary(ctx, p);
       else await replaceOnSecondary(ctx, p);
     } finally {
       if (activate) await shutdownDisks(ctx, ctx.cfg.instances.get(inst.uuid) ?? inst);
