@@ -164,18 +164,25 @@ async function changeSecondary(ctx: OpContext, p: Plan, newNode: Node): Promise<
   await finish(ctx, current, unreachable(ctx.cfg, p.secondary) ? null : { node: p.secondary, disks: inst.disks });
 }
 
+/**
+ * Step 3 on one node: its copies are made anew. One file per copy: the old
+ * one goes first; the new one starts Inconsistent, so its peer resyncs it in full.
+ */
+async function remakeCopies(ctx: OpContext, p: Plan, node: Node, disks: Disk[]): Promise<void> {
+  const old = await rpc(ctx, node, STEP.disksRemove, { spec: specWith(ctx.cfg, p.inst, disks) });
+  if (!old.ok) throw new OpExecError(`Can't remove the old storage on ${node.name}: ${old.msg}`);
+  for (const i of p.disks) await logInfo(ctx, `Adding storage on ${node.name} for disk/${i}`);
+  const made = await rpc(ctx, node, STEP.disksCreate, { spec: specWith(ctx.cfg, p.inst, disks) });
+  if (!made.ok) throw new OpExecError(`Can't create block device: ${made.msg}`);
+}
+
 /** _ExecDrbd8DiskOnly on the secondary: its copies are made anew and resynced in full. */
 async function replaceOnSecondary(ctx: OpContext, p: Plan): Promise<void> {
   const { inst } = p;
   const disks = p.disks.map((i) => inst.disks[i]!);
   await checkPrimary(ctx, p);
   await step(ctx, 3, 'Allocate new storage');
-  // One file per copy: the old one goes first, and the new one starts Inconsistent, so the primary resyncs it in full.
-  const old = await rpc(ctx, p.secondary, STEP.disksRemove, { spec: specWith(ctx.cfg, inst, disks) });
-  if (!old.ok) throw new OpExecError(`Can't remove the old storage on ${p.secondary.name}: ${old.msg}`);
-  for (const i of p.disks) await logInfo(ctx, `Adding storage on ${p.secondary.name} for disk/${i}`);
-  const made = await rpc(ctx, p.secondary, STEP.disksCreate, { spec: specWith(ctx.cfg, inst, disks) });
-  if (!made.ok) throw new OpExecError(`Can't create block device: ${made.msg}`);
+  await remakeCopies(ctx, p, p.secondary, disks);
   await step(ctx, 4, 'Changing drbd configuration');
   const [ok] = await assembleDisks(ctx, inst, p.disks);
   if (!ok) throw new OpExecError("Can't add local storage to drbd");
@@ -194,11 +201,7 @@ async function replaceOnPrimary(ctx: OpContext, p: Plan): Promise<void> {
   await checkOther(ctx, p, p.secondary);
   await step(ctx, 3, 'Allocate new storage');
   if (!(await shutdownDisks(ctx, inst))) throw new OpExecError("Can't shut down the instance's disks");
-  const old = await rpc(ctx, p.primary, STEP.disksRemove, { spec: specWith(ctx.cfg, inst, disks) });
-  if (!old.ok) throw new OpExecError(`Can't remove the old storage on ${p.primary.name}: ${old.msg}`);
-  for (const i of p.disks) await logInfo(ctx, `Adding storage on ${p.primary.name} for disk/${i}`);
-  const made = await rpc(ctx, p.primary, STEP.disksCreate, { spec: specWith(ctx.cfg, inst, disks) });
-  if (!made.ok) throw new OpExecError(`Can't create block device: ${made.msg}`);
+  await remakeCopies(ctx, p, p.primary, disks);
   await step(ctx, 4, 'Changing drbd configuration');
   const swapped: Instance = { ...inst, primary_node: p.secondary.uuid, secondary_nodes: [p.primary.uuid] };
   const [ok] = await assembleDisks(ctx, swapped, p.disks);
