@@ -52,6 +52,8 @@ export interface KvmRuntimeFile {
   hvparams: Record<string, unknown>;
   paused: boolean;
   nics: { tap: string; link: string }[];
+  /** MiB the balloon leaves the guest (set by balloon(); the guest has -m otherwise). */
+  balloonMiB?: number;
 }
 
 interface Monitor {
@@ -163,8 +165,9 @@ export class KvmHypervisor implements HypervisorDriver {
       if (!VALID_NAME.test(name)) continue;
       const a = await this.alive(name);
       if (a) {
-        // hv_kvm reports every live guest as running, paused ones too.
-        out[name] = { state: 'running', memory: a.memory, vcpus: a.vcpus };
+        // hv_kvm reports every live guest as running, paused ones too; memory as the balloon left it.
+        const balloon = (await this.readRuntime(name))?.balloonMiB;
+        out[name] = { state: 'running', memory: balloon ?? a.memory, vcpus: a.vcpus };
         if (!this.closing && !this.monitors.has(name) && !this.locks.has(name)) void this.attach(name);
       } else if (fs.existsSync(this.paths(name).shutdown)) {
         out[name] = { state: 'user_down', memory: 0, vcpus: 0 };
@@ -236,8 +239,17 @@ export class KvmHypervisor implements HypervisorDriver {
     return clearSerialLog(this.o.runDir, name);
   }
 
-  balloon(): Promise<void> {
-    return notYet('memory ballooning');
+  /** hv_kvm.BalloonInstanceMemory: the virtio balloon gives the guest `memory` MiB of its -m. */
+  balloon(spec: InstanceSpecLike, memory: number): Promise<void> {
+    return this.locked(spec.name, async () => {
+      const a = await this.alive(spec.name);
+      if (!a) throw new HypervisorFailure(`Cannot balloon instance ${spec.name}: it is not running`);
+      if (!(memory > 0 && memory <= a.memory)) throw new HypervisorFailure(`Cannot balloon instance ${spec.name} to ${memory} MiB: it has ${a.memory} MiB`);
+      const m = this.monitors.get(spec.name) ?? (await this.attach(spec.name, true));
+      await m!.qmp.execute('balloon', { value: memory * 2 ** 20 }, { timeoutMs: this.qmpTimeoutMs });
+      const rt = await this.readRuntime(spec.name);
+      if (rt) await writeAtomic(this.paths(spec.name).runtime, JSON.stringify({ ...rt, balloonMiB: memory === a.memory ? undefined : memory }));
+    });
   }
 
   // Live migration: kvm-migration.ts, one step at a time per guest like every other operation.
@@ -511,10 +523,6 @@ export class KvmHypervisor implements HypervisorDriver {
     }
     return f;
   }
-}
-
-function notYet(what: string): Promise<never> {
-  return Promise.reject(new HypervisorFailure(`${what[0]!.toUpperCase()}${what.slice(1)} is not supported by rapid's kvm hypervisor yet`));
 }
 
 /** Polls until the process is gone (or a zombie); false when `ms` passed first. */

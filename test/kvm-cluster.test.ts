@@ -46,9 +46,10 @@ async function ok(method: string, p: string, body?: unknown): Promise<any> {
   return job;
 }
 
-async function createGuest(name: string, extra: { kernel_args?: string; disks?: unknown[] } = {}): Promise<void> {
+async function createGuest(name: string, extra: { kernel_args?: string; disks?: unknown[]; beparams?: Record<string, unknown> } = {}): Promise<void> {
   const g = await testGuest();
   await ok('POST', '/2/instances', createBody(name, {
+    ...(extra.beparams ? { beparams: extra.beparams } : {}),
     hypervisor: 'kvm', nics: [], start: true, ignore_ipolicy: true,
     disk_template: extra.disks ? 'file' : 'diskless', disks: extra.disks ?? [],
     hvparams: { kernel_path: g.kernel, initrd_path: g.initrd, root_path: '/dev/ram0', kernel_args: extra.kernel_args ?? 'ro quiet', serial_console: true },
@@ -171,5 +172,27 @@ test.serial('kill -9 of the node worker: guests run on, the next worker adopts t
   process.kill(qemu2, 'SIGKILL');
   await until('ERROR_down', async () => (await status(name)) === 'ERROR_down', 15_000);
   t.pass();
+  await ok('DELETE', `/2/instances/${name}`);
+});
+
+test.serial('runtime memory: the virtio balloon takes memory from a running guest, and gives it back', async (t) => {
+  t.timeout(180_000);
+  const name = 'kvmc4.example.com';
+  await createGuest(name, { beparams: { maxmem: 128, minmem: 64 } });
+  qemuPid(t, name);
+  await ready(name, 1);
+  const serial = await Serial.connect(path.join(runDir(), 'ctrl', `${name}.serial`));
+  t.teardown(() => serial.close());
+  const memTotal = async () => Number(/MemTotal:\s+(\d+)/.exec(await serial.run('cat /proc/meminfo'))![1]) / 1024;
+  const full = await memTotal();
+  const job = await ok('PUT', `/2/instances/${name}/modify`, { runtime_mem: 96 });
+  t.deepEqual(job.opresult[0], [['runtime_memory', 96]]);
+  t.is((await get(`/2/instances/${name}`)).oper_ram, 96);
+  const less = await until('the guest to give up 32 MiB', async () => { const m = await memTotal(); return full - m >= 30 ? m : 0; }, 30_000);
+  t.true(full - less <= 34, `${full} → ${less} MiB`);
+  await ok('PUT', `/2/instances/${name}/modify`, { runtime_mem: 128 });
+  await until('the memory back', async () => (await memTotal()) >= full - 1, 30_000);
+  t.is((await get(`/2/instances/${name}`)).oper_ram, 128);
+  serial.close();
   await ok('DELETE', `/2/instances/${name}`);
 });

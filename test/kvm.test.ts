@@ -467,7 +467,7 @@ test('start failures say why and leave nothing behind', async (t) => {
   const routed = { ...withNic, nics: [{ ...withNic.nics[0]!, mode: 'routed' }] };
   await t.throwsAsync(d.start(routed, { paused: false, diskPaths: [] }),
     { instanceOf: KvmUnsupportedError, message: "NIC 0 mode='routed' is not supported by rapid's kvm hypervisor: only bridged NICs are implemented" });
-  await t.throwsAsync(d.balloon(), { message: "Memory ballooning is not supported by rapid's kvm hypervisor yet" });
+  await t.throwsAsync(d.balloon(await guestSpec(name), 64), { message: `Cannot balloon instance ${name}: it is not running` });
   t.deepEqual(await d.list(), {});
 });
 
