@@ -109,7 +109,7 @@ const PCI_BUS = 'pci.0';
 const SCSI_BUS = 'scsi.0';
 
 /** QEMU option values escape commas by doubling them. */
-const q = (s: string) => s.replace(/,/g, ',,');
+export const q = (s: string) => s.replace(/,/g, ',,');
 
 /** The machine accelerator for an instance: an explicit node setting wins over kvm_flag. */
 export function resolveAccel(node: KvmAccel, kvmFlag: unknown): string {
@@ -329,7 +329,7 @@ function nicOptions(cmd: string[], input: KvmCommandInput, nicSlots: number[]): 
 }
 
 /** hv_kvm._GenerateDiskAioCacheParameters. */
-function aioCache(hvp: Params, template: string): string {
+export function aioCache(hvp: Params, template: string): string {
   const cache = EXT_MIRROR_TEMPLATES.includes(template) && template !== 'rbd' ? 'none' : String(hvp.disk_cache);
   if (hvp.disk_aio === 'native') return ',aio=native,cache=none';
   return cache === 'default' ? ',aio=threads' : `,aio=threads,cache=${cache}`;

@@ -18,12 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { InstanceRuntime } from '../src/model.ts';
-import { HypervisorFailure, type HostInfo, type HypervisorDriver, type InstanceSpecLike, type MigrationStatus } from './driver.ts';
+import { HypervisorFailure, type HostInfo, type HotplugAction, type HypervisorDriver, type InstanceSpecLike, type MigrationStatus } from './driver.ts';
 import { hostCpus, hostMemory, processAlive } from './host.ts';
 
 export { processAlive };
 import { buildKvmCommand, kvmPaths, KvmUnsupportedError, type KvmAccel, type KvmPaths, type QemuFacts } from './kvm-cmdline.ts';
 import { clearSerialLog, readSerialLog } from './kvm-console.ts';
+import { hotAddDisk, hotDelDisk, type HotplugDisk } from './kvm-hotplug.ts';
 import { incomingArgv, KvmMigration } from './kvm-migration.ts';
 import { validateKvmParameters, type KvmHostFacts } from './kvm-params.ts';
 import { QmpClient, type QmpEvent } from './qmp.ts';
@@ -215,6 +216,22 @@ export class KvmHypervisor implements HypervisorDriver {
     const mem = await hostMemory();
     const guests = Object.values(await this.list()).reduce((a, r) => a + r.memory, 0);
     return { mtotal: mem.total, mnode: Math.max(0, mem.total - mem.available - guests), mfree: mem.available, ...hostCpus() };
+  }
+
+  /** Ganeti's HotplugDevice for disks (NICs are not hotplugged by rapid yet). */
+  hotplug(spec: InstanceSpecLike, action: HotplugAction, target: 'disk' | 'nic', device: unknown): Promise<void> {
+    return this.locked(spec.name, async () => {
+      if (target !== 'disk') throw new HypervisorFailure('NIC hotplug is not supported by rapid\'s kvm hypervisor yet');
+      if (!(await this.alive(spec.name))) throw new HypervisorFailure(`Cannot hotplug into instance ${spec.name}: it is not running`);
+      const rt = await this.readRuntime(spec.name);
+      if (!rt) throw new HypervisorFailure(`Failed to load KVM runtime file: ${this.paths(spec.name).runtime} is missing`);
+      const m = this.monitors.get(spec.name) ?? (await this.attach(spec.name, true));
+      const d = device as HotplugDisk;
+      const next = action === 'hotadd' ? await hotAddDisk(m!.qmp, rt, d, this.qmpTimeoutMs)
+        : action === 'hotremove' ? await hotDelDisk(m!.qmp, rt, d.uuid, this.qmpTimeoutMs)
+          : (() => { throw new HypervisorFailure(`Hotplug action ${action} is not supported for disks`); })();
+      await writeAtomic(this.paths(spec.name).runtime, JSON.stringify(next));
+    });
   }
 
   /** QMP block_resize on the drive backed by `diskPath`; virtio-blk tells the guest at once. */

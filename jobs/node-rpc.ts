@@ -23,6 +23,7 @@ export const STEP = {
   migrationFinalizeDst: 'migration.finalize_dst',
   migrationFinalizeSrc: 'migration.finalize_src',
   hotplugSupported: 'instance.hotplug_supported',
+  hotplug: 'instance.hotplug',
   disksAssemble: 'disks.assemble',
   disksShutdown: 'disks.shutdown',
   disksMirrorStatus: 'disks.mirror_status',

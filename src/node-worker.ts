@@ -19,7 +19,7 @@ import type { InstanceSpec, SpecDisk } from '../jobs/ops/instance-spec.ts';
 import { isDrbd } from '../jobs/ops/drbd.ts';
 import { DrbdDisks } from '../hypervisor/drbd-disks.ts';
 import { FakeHypervisor } from '../hypervisor/fake.ts';
-import { HypervisorFailure, type HypervisorDriver } from '../hypervisor/driver.ts';
+import { HypervisorFailure, type HotplugAction, type HypervisorDriver } from '../hypervisor/driver.ts';
 import { KvmHypervisor } from '../hypervisor/kvm.ts';
 import { lockRunDir } from '../hypervisor/run-lock.ts';
 import type { KvmAccel } from '../hypervisor/kvm-cmdline.ts';
@@ -234,6 +234,14 @@ export class NodeWorker {
         return ownsAddress(String(a.address));
       case STEP.instanceBalloon:
         return this.driver(spec.hypervisor).balloon(spec, Number(a.memory));
+      case STEP.hotplug: {
+        // The device is one of the spec's disks, by uuid; the driver gets its path on this node.
+        const drv = this.driver(spec.hypervisor);
+        if (!drv.hotplug) throw new StepError('OpExecError', 'Hotplug is not supported by this hypervisor');
+        const i = spec.disks.findIndex((d) => d.uuid === a.uuid);
+        if (a.target !== 'disk' || i < 0) return drv.hotplug(spec, a.action as HotplugAction, a.target as 'disk' | 'nic', { uuid: a.uuid }, Number(a.seq));
+        return drv.hotplug(spec, a.action as HotplugAction, 'disk', { uuid: a.uuid, path: this.diskPaths(spec)[i], template: spec.disks[i]!.dev_type }, Number(a.seq));
+      }
       case STEP.hotplugSupported:
         if (!this.driver(spec.hypervisor).hotplug) throw new StepError('OpExecError', 'Hotplug is not supported: Hotplug is not supported by this hypervisor');
         return null;

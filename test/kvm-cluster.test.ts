@@ -196,3 +196,30 @@ test.serial('runtime memory: the virtio balloon takes memory from a running gues
   serial.close();
   await ok('DELETE', `/2/instances/${name}`);
 });
+
+test.serial('disk hotplug: a disk added to and removed from a running guest, which sees both', async (t) => {
+  t.timeout(180_000);
+  const name = 'kvmc5.example.com';
+  await createGuest(name, { disks: [{ size: 32 }] });
+  const pid = qemuPid(t, name);
+  await ready(name, 1);
+  const serial = await Serial.connect(path.join(runDir(), 'ctrl', `${name}.serial`));
+  t.teardown(() => serial.close());
+  const blocks = async () => (await serial.run('ls /sys/block')).split(/\s+/).filter((b) => /^vd[a-z]$/.test(b)).sort();
+  t.deepEqual(await blocks(), ['vda']);
+
+  const add = await ok('PUT', `/2/instances/${name}/modify`, { disks: [['add', { size: 16 }]], hotplug: true });
+  t.deepEqual(add.opresult[0], [['disk/1', 'add:size=16,mode=rw'], ['disk/1', 'hotplug:done']]);
+  await until('the guest to see vdb', async () => (await blocks()).includes('vdb'), 30_000);
+  t.is((await serial.run('cat /sys/block/vdb/size')).trim().split('\n').pop(), String((16 << 20) / 512));
+  t.is(pid, parseInt(fs.readFileSync(path.join(runDir(), 'pid', name), 'utf8'), 10), 'the same QEMU');
+  const runtime = JSON.parse(fs.readFileSync(path.join(runDir(), 'conf', `${name}.runtime`), 'utf8')) as { argv: string[] };
+  t.is(runtime.argv.filter((a) => a === '-drive').length, 2, 'a soft reboot would keep the new disk');
+
+  const del = await ok('PUT', `/2/instances/${name}/modify`, { disks: [['remove', 1, {}]], hotplug: true });
+  t.deepEqual(del.opresult[0], [['disk/1', 'remove'], ['disk/1', 'hotplug:done']]);
+  await until('vdb to go', async () => !(await blocks()).includes('vdb'), 30_000);
+  t.deepEqual((await get(`/2/instances/${name}`))['disk.sizes'], [32]);
+  serial.close();
+  await ok('DELETE', `/2/instances/${name}`);
+});

@@ -570,9 +570,11 @@ async function applyDiskMods(ctx: OpContext, op: Opcode, plan: SetParamsPlan, in
       created.push(disk);
       result.push([`disk/${idx}`, `add:size=${disk.size},mode=${disk.mode}`]);
       await waitForSync(ctx, cur, !op.wait_for_sync);
+      if (plan.hotplug) result.push([`disk/${idx}`, await hotplugDevice(ctx, cur, 'hotadd', disk, idx)]);
     } else if (kind === 'remove') {
       const idx = itemIndex(identifier, 'disk', disks);
       result.push([`disk/${idx}`, 'remove']);
+      if (plan.hotplug) result.push([`disk/${idx}`, await hotplugDevice(ctx, cur, 'hotremove', disks[idx]!, idx)]);
       removed.push(disks[idx]);
       disks.splice(idx, 1);
       cur = { ...cur, disks, disk_template: disks.length ? cur.disk_template : 'diskless' };
@@ -586,6 +588,19 @@ async function applyDiskMods(ctx: OpContext, op: Opcode, plan: SetParamsPlan, in
     }
   }
   return cur;
+}
+
+/** LUInstanceSetParams._HotplugDevice: a failure is a warning, and the change goes on. */
+async function hotplugDevice(ctx: OpContext, inst: Instance, action: 'hotadd' | 'hotremove', disk: Disk, seq: number): Promise<string> {
+  await logInfo(ctx, 'Trying to hotplug device...');
+  const r = await rpc(ctx, primaryNode(ctx.cfg, inst), STEP.hotplug, { spec: instanceSpec(ctx.cfg, inst), action, target: 'disk', uuid: disk.uuid, seq });
+  if (!r.ok) {
+    await logWarning(ctx, `Could not hotplug device: ${r.msg}`);
+    await logInfo(ctx, 'Continuing execution..');
+    return 'hotplug:failed';
+  }
+  await logInfo(ctx, 'Hotplug done.');
+  return 'hotplug:done';
 }
 
 /** _ConvertInstanceDisks between the two file templates: new files, data copied, old files removed. */
@@ -652,8 +667,8 @@ export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
   prereq: setParamsPrereq,
   async exec(plan, op, ctx) {
     for (const w of plan.warnings) await ctx.log(`WARNING: ${w}`);
-    // No rapid driver hotplugs yet (the check in prereq only passes for one that does).
-    if (plan.hotplug && (plan.diskMods.length || plan.nics)) throw new OpExecError('Hotplugging devices is not implemented by rapid yet');
+    // Disks hotplug (kvm); NICs do not yet, and nothing is changed when they are asked to.
+    if (plan.hotplug && plan.nics) throw new OpExecError('NIC hotplug is not implemented by rapid yet; modify the NICs without hotplug and restart the instance');
     const result: Change[] = [];
     let inst: Instance = { ...plan.inst };
     if (plan.newPnode) inst.primary_node = plan.newPnode.uuid;
