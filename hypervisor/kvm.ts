@@ -24,7 +24,7 @@ import { hostCpus, hostMemory, processAlive } from './host.ts';
 export { processAlive };
 import { buildKvmCommand, kvmPaths, KvmUnsupportedError, type KvmAccel, type KvmPaths, type QemuFacts } from './kvm-cmdline.ts';
 import { clearSerialLog, readSerialLog } from './kvm-console.ts';
-import { hotAddDisk, hotDelDisk, type HotplugDisk } from './kvm-hotplug.ts';
+import { hotAddDisk, hotAddNic, hotDelDisk, hotDelNic, type HotplugDisk } from './kvm-hotplug.ts';
 import { incomingArgv, KvmMigration } from './kvm-migration.ts';
 import { validateKvmParameters, type KvmHostFacts } from './kvm-params.ts';
 import { QmpClient, type QmpEvent } from './qmp.ts';
@@ -218,18 +218,31 @@ export class KvmHypervisor implements HypervisorDriver {
     return { mtotal: mem.total, mnode: Math.max(0, mem.total - mem.available - guests), mfree: mem.available, ...hostCpus() };
   }
 
-  /** Ganeti's HotplugDevice for disks (NICs are not hotplugged by rapid yet). */
+  /** Ganeti's HotplugDevice: disks and NICs, added or removed; a modified NIC is removed and added again. */
   hotplug(spec: InstanceSpecLike, action: HotplugAction, target: 'disk' | 'nic', device: unknown): Promise<void> {
     return this.locked(spec.name, async () => {
-      if (target !== 'disk') throw new HypervisorFailure('NIC hotplug is not supported by rapid\'s kvm hypervisor yet');
       if (!(await this.alive(spec.name))) throw new HypervisorFailure(`Cannot hotplug into instance ${spec.name}: it is not running`);
       const rt = await this.readRuntime(spec.name);
       if (!rt) throw new HypervisorFailure(`Failed to load KVM runtime file: ${this.paths(spec.name).runtime} is missing`);
       const m = this.monitors.get(spec.name) ?? (await this.attach(spec.name, true));
-      const d = device as HotplugDisk;
-      const next = action === 'hotadd' ? await hotAddDisk(m!.qmp, rt, d, this.qmpTimeoutMs)
-        : action === 'hotremove' ? await hotDelDisk(m!.qmp, rt, d.uuid, this.qmpTimeoutMs)
-          : (() => { throw new HypervisorFailure(`Hotplug action ${action} is not supported for disks`); })();
+      const qmp = m!.qmp;
+      let next: KvmRuntimeFile;
+      if (target === 'disk') {
+        const d = device as HotplugDisk;
+        if (action === 'hotmod') throw new HypervisorFailure('Hotplug action hotmod is not supported for disks');
+        next = action === 'hotadd' ? await hotAddDisk(qmp, rt, d, this.qmpTimeoutMs) : await hotDelDisk(qmp, rt, d.uuid, this.qmpTimeoutMs);
+      } else {
+        const n = device as { uuid: string; mac: string; mode: unknown; link: unknown };
+        if (n.mode !== 'bridged') throw new KvmUnsupportedError('NIC mode', n.mode, 'only bridged NICs are implemented', '');
+        const link = String(n.link ?? '');
+        if (action !== 'hotremove' && !fs.existsSync(`/sys/class/net/${link}/bridge`)) throw new HypervisorFailure(`Cannot hotplug NIC: bridge '${link}' does not exist on this node`);
+        const nic = { uuid: n.uuid, mac: n.mac, tap: tapName(n.uuid), link };
+        // A migration may have renamed the tap: the saved runtime knows it.
+        const saved = rt.nics.find((x) => x.tap === nic.tap || x.tap === `rm${nic.tap.slice(2)}`);
+        next = rt;
+        if (action !== 'hotadd') next = await hotDelNic(qmp, next, { uuid: n.uuid, tap: saved?.tap ?? nic.tap }, this.qmpTimeoutMs);
+        if (action !== 'hotremove') next = await hotAddNic(qmp, next, nic, this.qmpTimeoutMs);
+      }
       await writeAtomic(this.paths(spec.name).runtime, JSON.stringify(next));
     });
   }

@@ -238,8 +238,13 @@ export class NodeWorker {
         // The device is one of the spec's disks, by uuid; the driver gets its path on this node.
         const drv = this.driver(spec.hypervisor);
         if (!drv.hotplug) throw new StepError('OpExecError', 'Hotplug is not supported by this hypervisor');
+        if (a.target === 'nic') {
+          const nic = spec.nics.find((n) => n.uuid === a.uuid);
+          if (!nic) throw new StepError('OpExecError', `NIC ${a.uuid} is not one of instance ${spec.name}'s`);
+          return drv.hotplug(spec, a.action as HotplugAction, 'nic', nic, Number(a.seq));
+        }
         const i = spec.disks.findIndex((d) => d.uuid === a.uuid);
-        if (a.target !== 'disk' || i < 0) return drv.hotplug(spec, a.action as HotplugAction, a.target as 'disk' | 'nic', { uuid: a.uuid }, Number(a.seq));
+        if (i < 0) throw new StepError('OpExecError', `Disk ${a.uuid} is not one of instance ${spec.name}'s`);
         return drv.hotplug(spec, a.action as HotplugAction, 'disk', { uuid: a.uuid, path: this.diskPaths(spec)[i], template: spec.disks[i]!.dev_type }, Number(a.seq));
       }
       case STEP.hotplugSupported:

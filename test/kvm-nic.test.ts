@@ -76,3 +76,42 @@ test.serial('a guest on a bridged NIC reaches its host through the bridge', asyn
   t.false(processAlive(qemu));
   t.notRegex(ip('-n', NS, '-o', 'link', 'show'), /rt[0-9a-f]{12}/, 'the tap went with QEMU');
 });
+
+test.serial('NIC hotplug: a NIC added to and removed from the running guest, on the bridge', async (t) => {
+  t.timeout(300_000);
+  const g = await testGuest();
+  const name = 'kvmhotnic.example.com';
+  const job = await c.job('POST', '/2/instances', {
+    body: createBody(name, {
+      pnode: NODE2, hypervisor: 'kvm', start: true, ignore_ipolicy: true, nics: [],
+      hvparams: { kernel_path: g.kernel, initrd_path: g.initrd, root_path: '/dev/ram0', kernel_args: 'ro quiet', serial_console: true },
+    }),
+  });
+  t.is(job.status, 'success', JSON.stringify(job.opresult));
+  const run = path.join(c.nodeDataDir(NODE2)!, 'kvm');
+  const log = path.join(run, 'log', `${name}.serial.log`);
+  for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(READY)); i++) {
+    if (i > 600) throw new Error('the guest did not get ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const serial = await Serial.connect(path.join(run, 'ctrl', `${name}.serial`));
+  t.teardown(() => serial.close());
+  const mac = 'aa:00:00:35:6e:02';
+  const add = await c.job('PUT', `/2/instances/${name}/modify`, { body: { nics: [['add', { mode: 'bridged', link: BRIDGE, mac }]], hotplug: true } });
+  t.is(add.status, 'success', JSON.stringify(add.opresult));
+  t.deepEqual(add.opresult[0].at(-1), ['nic/0', 'hotplug:done']);
+  let seen = '';
+  for (let i = 0; !/aa:00:00:35:6e:02/.test(seen) && i < 100; i++) seen = await serial.run('cat /sys/class/net/eth*/address 2>/dev/null');
+  t.regex(seen, /aa:00:00:35:6e:02/, 'the guest has the new NIC');
+  t.regex(ip('-n', NS, '-o', 'link', 'show', 'master', BRIDGE), /rt[0-9a-f]{12}/, 'its tap is a bridge port');
+  await serial.run(`ip link set eth0 up; ip addr add ${NET}.3/24 dev eth0`);
+  t.regex(await serial.run(`ping -c 1 -W 5 ${NET}.1`), /1 packets received/);
+
+  const del = await c.job('PUT', `/2/instances/${name}/modify`, { body: { nics: [['remove', 0, {}]], hotplug: true } });
+  t.is(del.status, 'success', JSON.stringify(del.opresult));
+  t.deepEqual(del.opresult[0].at(-1), ['nic/0', 'hotplug:done']);
+  t.notRegex(await serial.run('ls /sys/class/net'), /eth0/, 'the guest lost it');
+  t.notRegex(ip('-n', NS, '-o', 'link', 'show'), /rt[0-9a-f]{12}/, 'and its tap is gone');
+  serial.close();
+  t.is((await c.job('DELETE', `/2/instances/${name}`)).status, 'success');
+});

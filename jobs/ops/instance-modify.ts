@@ -570,11 +570,11 @@ async function applyDiskMods(ctx: OpContext, op: Opcode, plan: SetParamsPlan, in
       created.push(disk);
       result.push([`disk/${idx}`, `add:size=${disk.size},mode=${disk.mode}`]);
       await waitForSync(ctx, cur, !op.wait_for_sync);
-      if (plan.hotplug) result.push([`disk/${idx}`, await hotplugDevice(ctx, cur, 'hotadd', disk, idx)]);
+      if (plan.hotplug) result.push([`disk/${idx}`, await hotplugDevice(ctx, cur, 'hotadd', 'disk', disk.uuid, idx)]);
     } else if (kind === 'remove') {
       const idx = itemIndex(identifier, 'disk', disks);
       result.push([`disk/${idx}`, 'remove']);
-      if (plan.hotplug) result.push([`disk/${idx}`, await hotplugDevice(ctx, cur, 'hotremove', disks[idx]!, idx)]);
+      if (plan.hotplug) result.push([`disk/${idx}`, await hotplugDevice(ctx, cur, 'hotremove', 'disk', disks[idx]!.uuid, idx)]);
       removed.push(disks[idx]);
       disks.splice(idx, 1);
       cur = { ...cur, disks, disk_template: disks.length ? cur.disk_template : 'diskless' };
@@ -591,9 +591,9 @@ async function applyDiskMods(ctx: OpContext, op: Opcode, plan: SetParamsPlan, in
 }
 
 /** LUInstanceSetParams._HotplugDevice: a failure is a warning, and the change goes on. */
-async function hotplugDevice(ctx: OpContext, inst: Instance, action: 'hotadd' | 'hotremove', disk: Disk, seq: number): Promise<string> {
+async function hotplugDevice(ctx: OpContext, inst: Instance, action: 'hotadd' | 'hotremove' | 'hotmod', target: 'disk' | 'nic', uuid: string, seq: number): Promise<string> {
   await logInfo(ctx, 'Trying to hotplug device...');
-  const r = await rpc(ctx, primaryNode(ctx.cfg, inst), STEP.hotplug, { spec: instanceSpec(ctx.cfg, inst), action, target: 'disk', uuid: disk.uuid, seq });
+  const r = await rpc(ctx, primaryNode(ctx.cfg, inst), STEP.hotplug, { spec: instanceSpec(ctx.cfg, inst), action, target, uuid, seq });
   if (!r.ok) {
     await logWarning(ctx, `Could not hotplug device: ${r.msg}`);
     await logInfo(ctx, 'Continuing execution..');
@@ -601,6 +601,22 @@ async function hotplugDevice(ctx: OpContext, inst: Instance, action: 'hotadd' | 
   }
   await logInfo(ctx, 'Hotplug done.');
   return 'hotplug:done';
+}
+
+/** The NICs that went, came or changed, hotplugged on the running guest (_RemoveNic, _CreateNewNic, _ApplyNicMods). */
+async function hotplugNics(ctx: OpContext, before: Instance, after: Instance): Promise<Change[]> {
+  const changes: Change[] = [];
+  const was = new Map(before.nics.map((n) => [n.uuid, n]));
+  const is = new Set(after.nics.map((n) => n.uuid));
+  for (const [i, n] of before.nics.entries()) {
+    if (!is.has(n.uuid)) changes.push([`nic/${i}`, await hotplugDevice(ctx, before, 'hotremove', 'nic', n.uuid, i)]);
+  }
+  for (const [i, n] of after.nics.entries()) {
+    const prev = was.get(n.uuid);
+    if (!prev) changes.push([`nic/${i}`, await hotplugDevice(ctx, after, 'hotadd', 'nic', n.uuid, i)]);
+    else if (JSON.stringify(prev) !== JSON.stringify(n)) changes.push([`nic/${i}`, await hotplugDevice(ctx, after, 'hotmod', 'nic', n.uuid, i)]);
+  }
+  return changes;
 }
 
 /** _ConvertInstanceDisks between the two file templates: new files, data copied, old files removed. */
@@ -667,8 +683,6 @@ export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
   prereq: setParamsPrereq,
   async exec(plan, op, ctx) {
     for (const w of plan.warnings) await ctx.log(`WARNING: ${w}`);
-    // Disks hotplug (kvm); NICs do not yet, and nothing is changed when they are asked to.
-    if (plan.hotplug && plan.nics) throw new OpExecError('NIC hotplug is not implemented by rapid yet; modify the NICs without hotplug and restart the instance');
     const result: Change[] = [];
     let inst: Instance = { ...plan.inst };
     if (plan.newPnode) inst.primary_node = plan.newPnode.uuid;
@@ -688,8 +702,10 @@ export const OP_INSTANCE_SET_PARAMS = define<SetParamsPlan>({
         inst = await convertDisks(ctx, op, inst, plan.template.from, plan.template.to, plan.template.snode, result, created);
       }
       if (plan.nics) {
+        const old = plan.inst.nics;
         inst.nics = plan.nics;
         result.push(...plan.nicChanges);
+        if (plan.hotplug) result.push(...await hotplugNics(ctx, { ...plan.inst, nics: old }, inst));
       }
       if (plan.hvInst) {
         inst.hvparams = plan.hvInst;
