@@ -30,10 +30,10 @@ function driveArg(d: HotplugDisk, hvparams: Record<string, unknown>): string {
   return `file=${q(d.path)},format=raw,if=none${aioCache(hvparams, d.template)},id=${id},auto-read-only=off`;
 }
 
-/** Only virtio disks hotplug here (Ganeti: disk_type paravirtual). */
-function checkSupported(hvparams: Record<string, unknown>): void {
-  if (hvparams.disk_type !== 'paravirtual') {
-    throw new HypervisorFailure(`Hotplug is not supported for disk_type '${hvparams.disk_type}' by rapid's kvm hypervisor (only paravirtual)`);
+/** Only virtio devices hotplug here (Ganeti: disk_type / nic_type paravirtual). */
+function checkSupported(hvparams: Record<string, unknown>, param: 'disk_type' | 'nic_type' = 'disk_type'): void {
+  if (hvparams[param] !== 'paravirtual') {
+    throw new HypervisorFailure(`Hotplug is not supported for ${param} '${hvparams[param]}' by rapid's kvm hypervisor (only paravirtual)`);
   }
 }
 
@@ -85,15 +85,8 @@ export async function hotDelDisk(qmp: QmpClient, rt: KvmRuntimeFile, uuid: strin
   return { ...rt, argv: withoutDevice(rt.argv, [['-drive', `id=${id}`], ['-device', `drive=${id}`]]) };
 }
 
-/** Only virtio NICs hotplug here (Ganeti: nic_type paravirtual). */
-function checkNicSupported(hvparams: Record<string, unknown>): void {
-  if (hvparams.nic_type !== 'paravirtual') {
-    throw new HypervisorFailure(`Hotplug is not supported for nic_type '${hvparams.nic_type}' by rapid's kvm hypervisor (only paravirtual)`);
-  }
-}
-
 export async function hotAddNic(qmp: QmpClient, rt: KvmRuntimeFile, n: HotplugNic, timeoutMs: number): Promise<KvmRuntimeFile> {
-  checkNicSupported(rt.hvparams);
+  checkSupported(rt.hvparams, 'nic_type');
   const id = deviceId('nic', n.uuid);
   await qmp.execute('netdev_add', { type: 'tap', id, ifname: n.tap, script: 'no', downscript: 'no' }, { timeoutMs });
   try {
@@ -111,7 +104,7 @@ export async function hotAddNic(qmp: QmpClient, rt: KvmRuntimeFile, n: HotplugNi
 }
 
 export async function hotDelNic(qmp: QmpClient, rt: KvmRuntimeFile, n: Pick<HotplugNic, 'uuid' | 'tap'>, timeoutMs: number): Promise<KvmRuntimeFile> {
-  checkNicSupported(rt.hvparams);
+  checkSupported(rt.hvparams, 'nic_type');
   const id = deviceId('nic', n.uuid);
   await unplug(qmp, id, timeoutMs);
   await qmp.execute('netdev_del', { id }, { timeoutMs }).catch(() => undefined);

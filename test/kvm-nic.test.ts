@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, createBody, type TestCluster } from './helpers/cluster.ts';
 import { READY, Serial, killByPidfiles, testGuest } from './helpers/guest.ts';
+import { until } from './helpers/until.ts';
 import { processAlive } from '../hypervisor/kvm.ts';
 
 const NS = `rapid-nic-${process.pid}`;
@@ -61,10 +62,7 @@ test.serial('a guest on a bridged NIC reaches its host through the bridge', asyn
   t.notRegex(ip('-o', 'link', 'show'), new RegExp(ports.match(/rt[0-9a-f]{12}/)![0]), 'no tap in the root namespace');
 
   const log = path.join(run, 'log', `${name}.serial.log`);
-  for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(READY)); i++) {
-    if (i > 600) throw new Error('the guest did not get ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until('the guest', () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(READY), 60_000);
   const serial = await Serial.connect(path.join(run, 'ctrl', `${name}.serial`));
   t.teardown(() => serial.close());
   t.regex(await serial.run('cat /sys/class/net/eth0/address'), new RegExp(mac));
@@ -90,10 +88,7 @@ test.serial('NIC hotplug: a NIC added to and removed from the running guest, on 
   t.is(job.status, 'success', JSON.stringify(job.opresult));
   const run = path.join(c.nodeDataDir(NODE2)!, 'kvm');
   const log = path.join(run, 'log', `${name}.serial.log`);
-  for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(READY)); i++) {
-    if (i > 600) throw new Error('the guest did not get ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until('the guest', () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(READY), 60_000);
   const serial = await Serial.connect(path.join(run, 'ctrl', `${name}.serial`));
   t.teardown(() => serial.close());
   const mac = 'aa:00:00:35:6e:02';
