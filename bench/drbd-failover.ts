@@ -3,13 +3,12 @@
 // time from the failover job's submission to its success, and on to the
 // guest's ready line on the new node. Rounds go back and forth.
 // `node dist/bench/drbd-failover.js` (also part of `npm run bench`).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster } from '../test/helpers/cluster.ts';
 import { createHosts } from '../test/helpers/netns.ts';
-import { READY, testGuest } from '../test/helpers/guest.ts';
-import { processAlive } from '../hypervisor/host.ts';
+import { READY, killByPidfiles, testGuest } from '../test/helpers/guest.ts';
 import { pct, sleep, tsMs } from './lib.ts';
 
 export interface FailoverSample { jobMs: number; readyMs: number }
@@ -50,13 +49,11 @@ export async function benchDrbdFailover(rounds = 4, log: (s: string) => void = (
     }
     await ok('DELETE', `/2/instances/${name}`, undefined);
   } finally {
-    const pids = nodes.flatMap((n) => ['kvm/pid', 'kvm/disk'].map((s) => path.join(c.nodeDataDir(n) ?? '/nonexistent', s)));
+    const dirs = nodes.map((n) => c.nodeDataDir(n)).filter((d): d is string => !!d);
     await c.stop();
-    for (const d of pids.filter(existsSync)) {
-      for (const f of readdirSync(d).filter((x) => d.endsWith('pid') || x.endsWith('.pid'))) {
-        const pid = parseInt(readFileSync(path.join(d, f), 'utf8'), 10);
-        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-      }
+    for (const d of dirs) {
+      killByPidfiles(path.join(d, 'kvm', 'pid'));
+      killByPidfiles(path.join(d, 'kvm', 'disk'), (f) => f.endsWith('.pid'));
     }
     await hosts.destroy();
   }

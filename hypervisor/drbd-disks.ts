@@ -81,9 +81,12 @@ export class DrbdDisks {
     return each(disks, async (d) => { await this.replication.demote(d.uuid); });
   }
 
-  /** Copies one disk's content over another's (either may be a replica's NBD path): template conversions. */
-  async copy(from: string, to: string): Promise<void> {
-    await execFileP('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', from, to], { maxBuffer: 1 << 20 })
+  /**
+   * Copies one disk's content over another's (either may be a replica's NBD
+   * path): template conversions. `create`: `to` is a new (sparse) file.
+   */
+  async copy(from: string, to: string, create = false): Promise<void> {
+    await execFileP('qemu-img', ['convert', ...(create ? [] : ['-n']), '-f', 'raw', '-O', 'raw', from, to], { maxBuffer: 1 << 20 })
       .catch((e: Error & { stderr?: string }) => { throw new HypervisorFailure(`Cannot copy ${from} to ${to}: ${e.stderr?.trim() || e.message}`); });
   }
 
@@ -96,14 +99,10 @@ export class DrbdDisks {
   async withScratchFiles<T>(disks: DrbdDisk[], scratchDir: string, fn: (paths: string[]) => Promise<T>): Promise<T> {
     await mkdir(scratchDir, { recursive: true });
     const files = disks.map((d) => path.join(scratchDir, `${d.uuid}.os`));
-    const convert = async (d: DrbdDisk, args: string[]) => {
-      await execFileP('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', ...args], { maxBuffer: 1 << 20 })
-        .catch((e: Error & { stderr?: string }) => { throw new HypervisorFailure(`Cannot copy disk ${d.uuid}: ${e.stderr?.trim() || e.message}`); });
-    };
     try {
-      for (const [i, d] of disks.entries()) await convert(d, [this.vmPath(d), files[i]!]);
+      for (const [i, d] of disks.entries()) await this.copy(this.vmPath(d), files[i]!, true);
       const out = await fn(files);
-      for (const [i, d] of disks.entries()) await convert(d, ['-n', files[i]!, this.vmPath(d)]);
+      for (const [i, d] of disks.entries()) await this.copy(files[i]!, this.vmPath(d));
       return out;
     } finally {
       await Promise.all(files.map((f) => rm(f, { force: true })));

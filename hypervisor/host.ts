@@ -4,6 +4,9 @@ import { readFile } from 'node:fs/promises';
 import fs from 'node:fs';
 import os from 'node:os';
 
+/** Debian's QEMU for x86 guests: its presence makes kvm a new cluster's default hypervisor. */
+export const QEMU_SYSTEM = '/usr/bin/qemu-system-x86_64';
+
 export interface HostMemory { total: number; available: number }
 
 export async function hostMemory(): Promise<HostMemory> {

@@ -63,6 +63,8 @@ interface Monitor {
   stopping: boolean;
   /** kvmd: a SHUTDOWN after a POWERDOWN was asked for from outside the guest. */
   powerdown: boolean;
+  /** MiB the balloon leaves the guest (its runtime file keeps it across worker restarts). */
+  balloonMiB?: number;
 }
 
 interface Alive {
@@ -167,8 +169,7 @@ export class KvmHypervisor implements HypervisorDriver {
       const a = await this.alive(name);
       if (a) {
         // hv_kvm reports every live guest as running, paused ones too; memory as the balloon left it.
-        const balloon = (await this.readRuntime(name))?.balloonMiB;
-        out[name] = { state: 'running', memory: balloon ?? a.memory, vcpus: a.vcpus };
+        out[name] = { state: 'running', memory: this.monitors.get(name)?.balloonMiB ?? a.memory, vcpus: a.vcpus };
         if (!this.closing && !this.monitors.has(name) && !this.locks.has(name)) void this.attach(name);
       } else if (fs.existsSync(this.paths(name).shutdown)) {
         out[name] = { state: 'user_down', memory: 0, vcpus: 0 };
@@ -277,8 +278,10 @@ export class KvmHypervisor implements HypervisorDriver {
       if (!(memory > 0 && memory <= a.memory)) throw new HypervisorFailure(`Cannot balloon instance ${spec.name} to ${memory} MiB: it has ${a.memory} MiB`);
       const m = this.monitors.get(spec.name) ?? (await this.attach(spec.name, true));
       await m!.qmp.execute('balloon', { value: memory * 2 ** 20 }, { timeoutMs: this.qmpTimeoutMs });
+      const balloonMiB = memory === a.memory ? undefined : memory;
+      m!.balloonMiB = balloonMiB;
       const rt = await this.readRuntime(spec.name);
-      if (rt) await writeAtomic(this.paths(spec.name).runtime, JSON.stringify({ ...rt, balloonMiB: memory === a.memory ? undefined : memory }));
+      if (rt) await writeAtomic(this.paths(spec.name).runtime, JSON.stringify({ ...rt, balloonMiB }));
     });
   }
 
@@ -388,7 +391,8 @@ export class KvmHypervisor implements HypervisorDriver {
     const p = this.paths(name);
     await Promise.all(['pid', 'ctrl', 'conf', 'log'].map((d) => mkdir(path.join(this.o.runDir, d), { recursive: true })));
     await this.removeRuntimeFiles(name);
-    await writeAtomic(p.runtime, JSON.stringify(rt));
+    // A new QEMU has all its memory; an incoming guest brings its balloon along.
+    await writeAtomic(p.runtime, JSON.stringify(incoming ? rt : { ...rt, balloonMiB: undefined }));
     const size = (await stat(p.serialLog).catch(() => null))?.size ?? 0;
     if (size > SERIAL_LOG_MAX) await rename(p.serialLog, `${p.serialLog}.old`);
 
@@ -452,7 +456,7 @@ export class KvmHypervisor implements HypervisorDriver {
       try {
         const qmp = await QmpClient.connect(this.paths(name).qmp, { timeoutMs: required ? this.qmpTimeoutMs : 2_000 });
         const rt = await this.readRuntime(name);
-        const m: Monitor = { qmp, stopping: false, powerdown: false };
+        const m: Monitor = { qmp, stopping: false, powerdown: false, balloonMiB: rt?.balloonMiB };
         qmp.onEvent((e) => void this.onEvent(name, m, rt, e));
         void qmp.closed.then(() => {
           if (this.monitors.get(name) === m) {

@@ -56,6 +56,9 @@ export interface NodeStepResult {
 
 export type NodeCall = (nodeName: string, method: string, args: Record<string, unknown>, timeoutMs?: number) => Promise<unknown>;
 
+/** The node's worker did not take or finish the step in time (it may have died without missing its heartbeat yet). */
+export class NodeNoAnswerError extends OpExecError {}
+
 /** Worker-side failures come back as BullMQ failures with this prefix. */
 export const STEP_ERROR_PREFIX = 'rapid-step-error:';
 
@@ -89,7 +92,7 @@ export class NodeRpc {
         const [cls, text, ecode] = JSON.parse(msg.slice(STEP_ERROR_PREFIX.length)) as [string, string, string?];
         throw cls === 'OpPrereqError' ? new OpPrereqError(text, ecode as never) : new OpExecError(text);
       }
-      if (/timed out/i.test(msg)) throw new OpExecError(`Node ${node} did not answer ${method} within ${timeoutMs / 1000}s`);
+      if (/timed out/i.test(msg)) throw new NodeNoAnswerError(`Node ${node} did not answer ${method} within ${timeoutMs / 1000}s`);
       throw new OpExecError(`Node ${node}: ${method} failed: ${msg}`);
     }
     if (out?.runtime) this.onRuntime(out.runtime);

@@ -28,10 +28,9 @@ import { BUILTIN_OS_DIR, DEFAULT_OS_SEARCH_PATH, retireWrittenNoopOs } from '../
 import { OsScripts } from '../hypervisor/os-run.ts';
 import { access, constants as fsConstants, lstat, readdir } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { cachedKvmVerdict } from '../hypervisor/kvm-probe.ts';
+import { buildTestGuest } from '../hypervisor/test-guest.ts';
+import { QEMU_SYSTEM } from '../hypervisor/host.ts';
 import { isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
 
@@ -443,7 +442,7 @@ async function resolveKvmAccel(value: string | undefined, runDir: string): Promi
   if (!usable) return 'tcg';
   return async () => {
     try {
-      const verdict = await cachedKvmVerdict({ dir: runDir, qemu: KVM_BINARY, guest: buildTestGuest, timeoutMs: KVM_PROBE_TIMEOUT_MS });
+      const verdict = await cachedKvmVerdict({ dir: runDir, qemu: QEMU_SYSTEM, guest: buildTestGuest, timeoutMs: KVM_PROBE_TIMEOUT_MS });
       console.log(`rapid-node: RAPID_KVM_ACCEL=auto: ${verdict.usable ? 'kvm' : 'tcg'} (${verdict.detail}${verdict.cached ? ', probed earlier' : ''})`);
       return verdict.usable ? 'kvm' : 'tcg';
     } catch (err) {
@@ -453,17 +452,8 @@ async function resolveKvmAccel(value: string | undefined, runDir: string): Promi
   };
 }
 
-const KVM_BINARY = '/usr/bin/qemu-system-x86_64';
 /** A working KVM boots the guest in about a second; tcg in two. */
 const KVM_PROBE_TIMEOUT_MS = 20_000;
-
-/** scripts/build-test-guest.sh (cached), the guest rapid's probe and built-in OS boot. */
-async function buildTestGuest(): Promise<{ kernel: string; initrd: string }> {
-  const repo = path.resolve(fileURLToPath(import.meta.url), '../../..');
-  const { stdout } = await promisify(execFile)('bash', [path.join(repo, 'scripts/build-test-guest.sh')], { maxBuffer: 1 << 20 });
-  const dir = stdout.trim().split('\n').pop()!;
-  return { kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.gz') };
-}
 
 /** Entry point when run as its own process (src/main.ts forks one; more nodes start it by hand). */
 async function main(): Promise<void> {

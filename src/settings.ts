@@ -3,8 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-
-const QEMU_SYSTEM = '/usr/bin/qemu-system-x86_64';
+import { QEMU_SYSTEM } from '../hypervisor/host.ts';
 
 export interface Settings {
   dataDir: string;

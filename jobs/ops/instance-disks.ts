@@ -8,7 +8,7 @@ import type { ConfigStore } from '../../src/store/config.ts';
 import type { Disk, Instance, Node } from '../../src/model.ts';
 import type { LockRequest } from '../locks.ts';
 import type { Opcode } from '../opcodes.ts';
-import { STEP } from '../node-rpc.ts';
+import { NodeNoAnswerError, STEP } from '../node-rpc.ts';
 import { IDISK_PARAMS_TYPES, forceDictType } from '../params.ts';
 import { define, type OpContext } from './context.ts';
 import { findInstance, findNode, primaryNode } from './lookup.ts';
@@ -22,7 +22,7 @@ import { diskNodes, isDrbd, secondariesOf } from './drbd.ts';
 // ---------------------------------------------------------------------------
 // Node calls, the way Ganeti's RpcResult carries them.
 
-export type RpcResult<T = unknown> = { ok: true; payload: T } | { ok: false; msg: string; offline: boolean };
+export type RpcResult<T = unknown> = { ok: true; payload: T } | { ok: false; msg: string; offline: boolean; noAnswer?: boolean };
 
 /** Why a node cannot take a step now, as its RPC would fail; null when it can. */
 export function unreachable(cfg: ConfigStore, node: Node): { msg: string; offline: boolean } | null {
@@ -39,7 +39,7 @@ export async function rpc<T = unknown>(ctx: OpContext, node: Node, step: string,
   try {
     return { ok: true, payload: (await ctx.node(node.name, step, args, timeoutMs)) as T };
   } catch (err) {
-    return { ok: false, msg: (err as Error).message, offline: false };
+    return { ok: false, msg: (err as Error).message, offline: false, noAnswer: err instanceof NodeNoAnswerError };
   }
 }
 
@@ -213,6 +213,14 @@ export async function shutdownDisks(ctx: OpContext, inst: Instance, o: { ignoreP
 /** Ganeti's objects.BlockDevStatus as the nodes report it (drbd disks), null for the rest. */
 export interface MirrorStatus { sync_percent: number | null; estimated_time: number | null; is_degraded: boolean; ldisk_status: number; dev_path: string; major: number; minor: number }
 
+/** Status queries wait this long: a worker that just died has not missed its heartbeat yet, and its queue would hold them for minutes. */
+export const STATUS_TIMEOUT_MS = 5_000;
+
+/** blockdev_getmirrorstatus of some of an instance's disks on one node: a status per disk, null where it is not assembled. */
+export function mirrorStatus(ctx: OpContext, inst: Instance, node: Node, disks: Disk[] = inst.disks, timeoutMs?: number): Promise<RpcResult<(MirrorStatus | null)[]>> {
+  return rpc<(MirrorStatus | null)[]>(ctx, node, STEP.disksMirrorStatus, { spec: specWith(ctx.cfg, inst, disks) }, timeoutMs);
+}
+
 /** utils.FormatSeconds. */
 function formatSeconds(secs: number): string {
   const parts: string[] = [];
@@ -236,7 +244,7 @@ export async function waitForSync(ctx: OpContext, inst: Instance, oneshot = fals
     let done = true;
     let degraded = false;
     let wait = 0;
-    const r = disks.length ? await rpc<(MirrorStatus | null)[]>(ctx, node, STEP.disksMirrorStatus, { spec: specWith(ctx.cfg, inst, disks) }) : { ok: true as const, payload: [] };
+    const r = disks.length ? await mirrorStatus(ctx, inst, node, disks) : { ok: true as const, payload: [] };
     if (!r.ok) {
       await logWarning(ctx, `Can't get any data from node ${node.name}: ${r.msg}`);
       if (++retries >= 10) throw new OpExecError(`Can't contact node ${node.name} for mirror data, aborting.`);

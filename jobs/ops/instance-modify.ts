@@ -30,7 +30,7 @@ import { checkFreeMemory, checkNameResolves, generateMac } from './instance.ts';
 import { checkOsParams, osRpc } from './os.ts';
 import { DRBD, allocateDrbd, drbdIds, drbdLogicalId, isDrbd } from './drbd.ts';
 import {
-  INSTANCE_DOWN, INSTANCE_NOT_RUNNING, assembleDisks, checkNodeOnline, checkState, createDisks, disksActive, fileStorageDir,
+  INSTANCE_DOWN, INSTANCE_NOT_RUNNING, assembleDisks, checkNodeNotDrained, checkNodeOnline, checkNodeVmCapable, checkState, createDisks, disksActive, fileStorageDir,
   formatUnit, instanceOpLocks, newDisk, pickNode, raiseOn, removeDisks, rpc, shutdownDisks, specWith,
   waitForSync, FILE_TEMPLATES,
 } from './instance-disks.ts';
@@ -401,8 +401,8 @@ async function checkTemplateChange(ctx: OpContext, op: Opcode, inst: Instance, t
       throw new OpPrereqError(`Given new secondary node ${snode.name} is the same as the primary node of the instance`, 'wrong_state');
     }
     checkNodeOnline(snode);
-    if (snode.drained) throw new OpPrereqError(`Can't use drained node ${snode.name}`, 'wrong_state');
-    if (!snode.vm_capable) throw new OpPrereqError(`Can't use non-vm_capable node ${snode.uuid}`, 'wrong_state');
+    checkNodeNotDrained(snode);
+    checkNodeVmCapable(snode);
   } else {
     const allocator = (op.iallocator as string | null) ?? cluster.default_iallocator;
     if (!allocator) {

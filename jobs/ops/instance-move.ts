@@ -17,7 +17,7 @@ import { checkFreeMemory } from './instance.ts';
 import { BGL_SHARED } from './lock-requests.ts';
 import {
   assembleDisks, checkNodeNotDrained, checkNodeOnline, checkNodeVmCapable, disksActive, instanceOpLocks,
-  ivName, pickNode, raiseOn, rpc, shutdownDisks, specWith, unreachable, waitForSync, type MirrorStatus, type RpcResult,
+  ivName, pickNode, raiseOn, rpc, mirrorStatus, shutdownDisks, specWith, unreachable, waitForSync, type RpcResult,
 } from './instance-disks.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { isDrbd, secondariesOf } from './drbd.ts';
@@ -395,7 +395,7 @@ async function execFailover(ctx: OpContext, p: Plan, mode: Mode): Promise<void> 
 
 /** CheckDiskConsistency on the target (a secondary): every copy there must be in sync. */
 async function checkTargetConsistency(ctx: OpContext, inst: Instance, source: Node, target: Node, ignore: boolean): Promise<void> {
-  const r = await rpc<(MirrorStatus | null)[]>(ctx, target, STEP.disksMirrorStatus, { spec: instanceSpec(ctx.cfg, inst) });
+  const r = await mirrorStatus(ctx, inst, target);
   for (const [i] of inst.disks.entries()) {
     const m = r.ok ? r.payload[i] : null;
     if (m && !m.is_degraded) continue;

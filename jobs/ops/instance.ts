@@ -16,7 +16,9 @@ import { BGL_SHARED } from './lock-requests.ts';
 import { instanceSpec } from './instance-spec.ts';
 import { validateTag } from './tags.ts';
 import { checkOsParams, osRpc } from './os.ts';
-import { assembleDisks, createDisks, raiseOn, removeDisks, rpc, shutdownDisks, unreachable, waitForSync, type MirrorStatus } from './instance-disks.ts';
+import {
+  STATUS_TIMEOUT_MS, assembleDisks, checkNodeNotDrained, checkNodeOnline, checkNodeVmCapable, createDisks, mirrorStatus, raiseOn, removeDisks, shutdownDisks, unreachable, waitForSync, type MirrorStatus,
+} from './instance-disks.ts';
 import { DRBD, allocateDrbd, diskNodes, drbdIds as drbdIdsOf, drbdLogicalId, isDrbd } from './drbd.ts';
 import { logInfo } from './feedback.ts';
 import { networkWrites, nicNetworkLocks, releaseInstanceIps, resolveNicNetwork, type PendingNetworks } from './network-ipam.ts';
@@ -432,9 +434,9 @@ function mirrorNode(cfg: ConfigStore, op: Opcode, pnode: Node, allocateMem: numb
   }
   const snode = findNode(cfg, op.snode);
   if (snode.uuid === pnode.uuid) throw new OpPrereqError('The secondary node cannot be the primary node', 'wrong_input');
-  if (snode.offline) throw new OpPrereqError(`Can't use offline node ${snode.name}`, 'wrong_state');
-  if (snode.drained) throw new OpPrereqError(`Can't use drained node ${snode.name}`, 'wrong_state');
-  if (!snode.vm_capable) throw new OpPrereqError(`Can't use non-vm_capable node ${snode.uuid}`, 'wrong_state');
+  checkNodeOnline(snode);
+  checkNodeNotDrained(snode);
+  checkNodeVmCapable(snode);
   requireNodeUp(cfg, snode);
   return snode;
 }
@@ -449,8 +451,6 @@ export async function startInstanceDisks(ctx: OpContext, inst: Instance, force: 
   throw new OpExecError('Disk consistency error');
 }
 
-const STATUS_TIMEOUT_MS = 5_000;
-
 /** blockdev_getmirrorstatus of the instance's drbd disks on each of its nodes, by node uuid. */
 async function mirrorStatuses(ctx: OpContext, inst: Instance): Promise<Map<string, (MirrorStatus | null)[]>> {
   const out = new Map<string, (MirrorStatus | null)[]>();
@@ -458,12 +458,11 @@ async function mirrorStatuses(ctx: OpContext, inst: Instance): Promise<Map<strin
   for (const u of [inst.primary_node, ...inst.secondary_nodes]) {
     const n = ctx.cfg.nodes.get(u);
     if (!n) continue;
-    // A worker that died recently has not missed its heartbeat yet: its queue would hold the query for minutes.
-    const r = await rpc<(MirrorStatus | null)[]>(ctx, n, STEP.disksMirrorStatus, { spec: instanceSpec(ctx.cfg, inst) }, STATUS_TIMEOUT_MS);
+    const r = await mirrorStatus(ctx, inst, n, inst.disks, STATUS_TIMEOUT_MS);
     if (r.ok) out.set(u, r.payload);
     // Ganeti fails the query for an unreachable node; rapid shows its copy's status as unknown (null), so a
     // degraded pair can be seen while its other node is down.
-    else if (!r.offline && !unreachable(ctx.cfg, n) && !/did not answer/.test(r.msg)) throw new OpExecError(`Can't compute disk status for ${inst.name}: ${r.msg}`);
+    else if (!r.offline && !r.noAnswer && !unreachable(ctx.cfg, n)) throw new OpExecError(`Can't compute disk status for ${inst.name}: ${r.msg}`);
   }
   return out;
 }

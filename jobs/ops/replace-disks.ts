@@ -16,8 +16,8 @@ import { findInstance, findNode, primaryNode } from './lookup.ts';
 import { logInfo, logWarning } from './feedback.ts';
 import { allocateDrbd, drbdIds, drbdLogicalId, isDrbd } from './drbd.ts';
 import {
-  assembleDisks, checkNodeNotDrained, checkNodeVmCapable, instanceOpLocks, pickNode, rpc, shutdownDisks,
-  specWith, unreachable, waitForSync, type MirrorStatus,
+  STATUS_TIMEOUT_MS, assembleDisks, checkNodeNotDrained, checkNodeVmCapable, instanceOpLocks, mirrorStatus, pickNode, rpc,
+  shutdownDisks, specWith, unreachable, waitForSync, type MirrorStatus,
 } from './instance-disks.ts';
 
 /** constants.LDS_FAULTY. */
@@ -40,7 +40,7 @@ interface Plan {
 
 /** The mirror status of some disks on a node; null where it has none (not assembled, or no answer). */
 async function statuses(ctx: OpContext, inst: Instance, node: Node, disks: Disk[]): Promise<(MirrorStatus | null)[] | null> {
-  const r = await rpc<(MirrorStatus | null)[]>(ctx, node, STEP.disksMirrorStatus, { spec: specWith(ctx.cfg, inst, disks) }, 5_000);
+  const r = await mirrorStatus(ctx, inst, node, disks, STATUS_TIMEOUT_MS);
   return r.ok ? r.payload : null;
 }
 

@@ -1,26 +1,20 @@
 // The bootable test guest (scripts/build-test-guest.sh) and what tests need
 // to drive it: a KVM instance spec that boots it, and its serial console.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { BEC_DEFAULTS, HVC_DEFAULTS } from '../../src/defaults.ts';
 import type { InstanceSpecLike } from '../../hypervisor/driver.ts';
-import { repoRoot } from './pids.ts';
+import { buildTestGuest, type TestGuest } from '../../hypervisor/test-guest.ts';
 import { processAlive } from '../../hypervisor/host.ts';
 
 export const READY = 'GUEST-READY';
 
-let built: Promise<{ kernel: string; initrd: string }> | undefined;
+let built: Promise<TestGuest> | undefined;
 
 /** Builds (or reuses) the guest once per test process. */
-export function testGuest(): Promise<{ kernel: string; initrd: string }> {
-  built ??= promisify(execFile)('bash', [path.join(repoRoot, 'scripts/build-test-guest.sh')], { maxBuffer: 1 << 20 })
-    .then(({ stdout }) => {
-      const dir = stdout.trim().split('\n').pop()!;
-      return { kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.gz') };
-    });
+export function testGuest(): Promise<TestGuest> {
+  built ??= buildTestGuest();
   return built;
 }
 
